@@ -1,0 +1,81 @@
+# Same targets as the seed's docker-compose Makefile, over Ansible.
+#   make up                      local systemd "VM" container with the whole stack
+#   make bootstrap ENV=<env>     generate the vault of inventories/<env> (once)
+#   make deploy ENV=<env>        ansible-playbook -i inventories/<env> playbooks/site.yml
+#   make test                    lint + every molecule scenario (what CI runs)
+# `make help` lists every target.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+ENV ?= local
+INVENTORY := inventories/$(ENV)
+VENV := .venv
+BIN := $(VENV)/bin
+PYTHON ?= python3
+SCENARIO ?=
+COMPONENT ?= scheduler
+ARGS ?=
+export ANSIBLE_VAULT_PASSWORD_FILE ?= $(CURDIR)/$(INVENTORY)/.vault_pass
+export ANSIBLE_FORCE_COLOR ?= true
+PLAYBOOK := $(BIN)/ansible-playbook -i $(INVENTORY)
+
+.PHONY: help build venv docker image bootstrap up deploy check down start reset logs lint test bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(BIN)/ansible-playbook: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+build venv: $(BIN)/ansible-playbook ## controller venv from requirements.txt (the "image build")
+
+docker: ## install and start a Docker engine if there is none (test bed only)
+	molecule/shared/ensure-docker.sh
+
+image: docker ## build the systemd "VM" base image with debootstrap if missing
+	molecule/shared/build-image.sh bookworm
+
+bootstrap: build ## generate inventories/$(ENV) secrets into an encrypted vault, once
+	$(BIN)/ansible-playbook -i localhost, playbooks/bootstrap.yml -e bootstrap_dir=$(CURDIR)/$(INVENTORY)
+
+up: image bootstrap ## local: start the VM container, deploy everything, wait until healthy
+	$(BIN)/ansible-playbook -i localhost, playbooks/local_vm.yml
+	$(PLAYBOOK) playbooks/site.yml $(ARGS)
+	@echo
+	@echo "Airflow UI:     http://127.0.0.1:8080  (user: admin)"
+	@echo "Admin password: $(BIN)/ansible-vault view $(INVENTORY)/group_vars/all/vault.yml --vault-password-file $(INVENTORY)/.vault_pass | grep admin_password"
+
+deploy: build ## deploy inventories/$(ENV) (real VMs): playbooks/site.yml
+	$(PLAYBOOK) playbooks/site.yml $(ARGS)
+
+check: build ## dry run with diffs against inventories/$(ENV)
+	$(PLAYBOOK) playbooks/site.yml --check --diff $(ARGS)
+
+down: build ## stop every service of inventories/$(ENV), keep the data
+	$(PLAYBOOK) playbooks/services.yml -e services_state=stopped $(ARGS)
+
+start: build ## start the stopped services again (health-gated: same as deploy)
+	$(PLAYBOOK) playbooks/site.yml $(ARGS)
+
+reset: build ## stop and WIPE all data of inventories/$(ENV) (needs CONFIRM=yes)
+	$(PLAYBOOK) playbooks/reset.yml -e reset_confirm=$(CONFIRM) $(ARGS)
+
+logs: build ## follow a component's journal: make logs COMPONENT=scheduler [ENV=local]
+	scripts/logs.sh $(INVENTORY) $(COMPONENT)
+
+lint: build ## yamllint + ansible-lint (production profile)
+	$(BIN)/yamllint --strict .
+	$(BIN)/ansible-lint
+
+test: lint image ## lint + every molecule scenario (create, converge, idempotence, verify, destroy)
+	$(BIN)/ansible-playbook -i localhost, playbooks/bootstrap.yml -e bootstrap_dir=$(CURDIR)/molecule/shared
+	cd molecule && for s in $${SCENARIO:-$$(ls -d */ | tr -d / | grep -vx shared)}; do \
+	  ANSIBLE_VAULT_PASSWORD_FILE=$(CURDIR)/molecule/shared/.vault_pass ../$(BIN)/molecule test -s $$s || exit 1; done
+
+clean: ## remove the local VM container (its data goes with it)
+	-$(BIN)/ansible-playbook -i localhost, playbooks/local_vm.yml -e local_vm_state=absent
