@@ -15,10 +15,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 SCENARIO ?=
+SCENARIOS := $(filter-out shared,$(notdir $(wildcard molecule/*)))
 COMPONENT ?= scheduler
 ARGS ?=
 export ANSIBLE_VAULT_PASSWORD_FILE ?= $(CURDIR)/$(INVENTORY)/.vault_pass
 export ANSIBLE_FORCE_COLOR ?= true
+export PATH := $(CURDIR)/$(BIN):$(PATH)
 PLAYBOOK := $(BIN)/ansible-playbook -i $(INVENTORY)
 
 .PHONY: help build venv docker image bootstrap up deploy check down start reset logs lint test bench clean
@@ -71,11 +73,12 @@ logs: build ## follow a component's journal: make logs COMPONENT=scheduler [ENV=
 lint: build ## yamllint + ansible-lint (production profile)
 	$(BIN)/yamllint --strict .
 	$(BIN)/ansible-lint
+	$(BIN)/python scripts/role-docs.py --check
 
 test: lint image ## lint + every molecule scenario (create, converge, idempotence, verify, destroy)
 	$(BIN)/ansible-playbook -i localhost, playbooks/bootstrap.yml -e bootstrap_dir=$(CURDIR)/molecule/shared
-	cd molecule && for s in $${SCENARIO:-$$(ls -d */ | tr -d / | grep -vx shared)}; do \
-	  ANSIBLE_VAULT_PASSWORD_FILE=$(CURDIR)/molecule/shared/.vault_pass ../$(BIN)/molecule test -s $$s || exit 1; done
+	for s in $(or $(SCENARIO),$(SCENARIOS)); do \
+	  ANSIBLE_VAULT_PASSWORD_FILE=$(CURDIR)/molecule/shared/.vault_pass $(BIN)/molecule test -s $$s; done
 
 clean: ## remove the local VM container (its data goes with it)
 	-$(BIN)/ansible-playbook -i localhost, playbooks/local_vm.yml -e local_vm_state=absent

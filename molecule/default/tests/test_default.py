@@ -1,0 +1,154 @@
+"""Single node: every component on one VM, checked against the real services."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import requests
+import testinfra.utils.ansible_runner
+
+from airflow_testlib import COMPONENT_UNITS, address
+
+testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(os.environ["MOLECULE_INVENTORY_FILE"]).get_hosts("all")
+
+UNITS = [*COMPONENT_UNITS.values(), "postgresql@15-main", "redis-server"]
+
+
+@pytest.mark.parametrize("unit", UNITS)
+def test_unit_enabled_and_active(host, unit):
+    service = host.service(unit)
+    assert service.is_enabled, f"{unit} is not enabled"
+    assert service.is_running, f"{unit} is not active"
+
+
+def test_units_restart_like_restart_always(host):
+    for unit in COMPONENT_UNITS.values():
+        policy = host.check_output(f"systemctl show -p Restart --value {unit}")
+        assert policy in ("always", "on-failure"), f"{unit}: Restart={policy}"
+        assert host.check_output(f"systemctl show -p User --value {unit}") == "airflow"
+
+
+@pytest.mark.parametrize(
+    "port, where",
+    [
+        (8080, "0.0.0.0"),  # api-server
+        (8974, "0.0.0.0"),  # scheduler health server
+        (8793, "0.0.0.0"),  # worker log server
+        (5555, "127.0.0.1"),  # flower, loopback only
+        (5432, "node"),  # postgres on the node address
+        (6379, "node"),  # redis on the node address
+    ],
+)
+def test_listening(host, port, where):
+    ip = address(host) if where == "node" else where
+    assert host.socket(f"tcp://{ip}:{port}").is_listening, f"nothing listens on {ip}:{port}"
+
+
+def test_flower_not_on_network(host):
+    assert not host.socket(f"tcp://0.0.0.0:5555").is_listening
+
+
+@pytest.mark.parametrize(
+    "path, owner, group, mode",
+    [
+        ("/etc/airflow/airflow.cfg", "root", "airflow", 0o640),
+        ("/etc/redis/redis.conf", "redis", "redis", 0o640),
+        ("/etc/postgresql/15/main/pg_hba.conf", "postgres", "postgres", 0o640),
+    ],
+)
+def test_secret_files_not_world_readable(host, path, owner, group, mode):
+    f = host.file(path)
+    assert f.exists
+    assert (f.user, f.group, f.mode) == (owner, group, mode)
+
+
+def test_no_world_readable_file_holds_a_secret(host, secrets):
+    """No file any user can read, under the places the roles write, holds a vault value."""
+    for name, value in secrets.items():
+        found = host.run(
+            "find /etc /opt/airflow /var/lib/airflow /var/log/airflow /usr/local/bin -xdev -type f -perm -o=r "
+            "-exec grep -l -F -e %s {} +",
+            value,
+        )
+        assert found.stdout.strip() == "", f"{name} readable by anyone in: {found.stdout}"
+
+
+def test_airflow_cfg_matches_the_seed(host):
+    def value(section, key):
+        return host.check_output(f"airflow config get-value {section} {key} 2>/dev/null | tail -1")
+
+    assert value("core", "executor") == "CeleryExecutor"
+    assert value("core", "auth_manager").endswith("FabAuthManager")
+    assert value("core", "load_examples") == "False"
+    assert value("core", "dags_are_paused_at_creation") == "True"
+    assert value("core", "execution_api_server_url") == f"http://{address(host)}:8080/execution/"
+    assert value("scheduler", "enable_health_check") == "True"
+    assert value("database", "sql_alchemy_conn").startswith("postgresql+psycopg2://airflow:")
+    assert value("celery", "broker_url").startswith("redis://:")
+    assert value("celery", "result_backend").startswith("db+postgresql://airflow:")
+
+
+def test_shared_secrets_deployed(host, secrets):
+    cfg = host.file("/etc/airflow/airflow.cfg").content_string
+    assert f"jwt_secret = {secrets['vault_airflow_jwt_secret']}" in cfg
+    assert f"secret_key = {secrets['vault_airflow_api_secret_key']}" in cfg
+    assert f"fernet_key = {secrets['vault_airflow_fernet_key']}" in cfg
+
+
+def test_admin_cli_on_path(host):
+    out = host.check_output("airflow dags list --output plain 2>/dev/null")
+    assert "smoke_celery" in out
+    plugins = host.check_output("airflow plugins --output plain 2>/dev/null")
+    assert "smoke_plugin" in plugins
+
+
+def test_redis_refuses_without_password(host, secrets):
+    ip = address(host)
+    anonymous = host.run(f"redis-cli -h {ip} ping")
+    assert "NOAUTH" in anonymous.stdout + anonymous.stderr
+    authed = host.run(f"REDISCLI_AUTH=%s redis-cli -h {ip} ping", secrets["vault_redis_password"])
+    assert authed.stdout.strip() == "PONG"
+
+
+def test_postgres_needs_password(host, secrets):
+    ip = address(host)
+    wrong = host.run(f"PGPASSWORD=wrong-password psql -h {ip} -U airflow -d airflow -c 'select 1'")
+    assert wrong.rc != 0 and "password authentication failed" in wrong.stderr
+    superuser = host.run(f"PGPASSWORD=x psql -h {ip} -U postgres -d postgres -c 'select 1'")
+    assert superuser.rc != 0
+    right = host.run(
+        f"PGPASSWORD=%s psql -h {ip} -U airflow -d airflow -tAc 'select count(*) from ab_user'",
+        secrets["vault_postgresql_airflow_password"],
+    )
+    assert right.rc == 0 and int(right.stdout) >= 1
+
+
+def test_monitor_health_all_healthy(api):
+    health = requests.get(f"{api.base_url}/api/v2/monitor/health", timeout=10).json()
+    for component in ("metadatabase", "scheduler", "triggerer", "dag_processor"):
+        assert health[component]["status"] == "healthy", f"{component}: {health[component]}"
+
+
+def test_version_is_the_pinned_one(api):
+    assert api.get("/api/v2/version").json()["version"] == "3.3.2"
+
+
+def test_api_requires_login(api):
+    assert requests.get(f"{api.base_url}/api/v2/dags", timeout=10).status_code == 401
+    assert api.get("/api/v2/dags").status_code == 200
+
+
+def test_smoke_dag_runs_on_celery_worker_with_plugin(api, host):
+    run, tis = api.run_dag("smoke_celery")
+    states = {ti["task_id"]: ti["state"] for ti in tis}
+    assert run["state"] == "success", f"run ended {run['state']}: {states}"
+    hostname = host.check_output("hostname")
+    for ti in tis:
+        assert ti["state"] == "success"
+        assert ti["queue"] == "default"
+        assert ti["hostname"] == hostname, f"{ti['task_id']} ran on {ti['hostname']}"
+    where = api.xcom("smoke_celery", run["dag_run_id"], "where")
+    assert where["signature"] == f"smoke-plugin-v1@{hostname}"
+    marks = api.xcom("smoke_celery", run["dag_run_id"], "check")
+    assert all(mark.startswith("smoke-plugin-v1@") for mark in marks)

@@ -1,0 +1,135 @@
+"""Helpers and fixtures shared by the molecule scenarios' testinfra suites.
+
+Everything here talks to the real services: the Airflow REST API of the
+deployed api-server (over the test network, from the controller), systemd,
+PostgreSQL and Redis inside the test "VMs".
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+import requests
+import testinfra
+import yaml
+from ansible.constants import DEFAULT_VAULT_ID_MATCH
+from ansible.parsing.vault import VaultLib, VaultSecret
+
+SHARED = Path(__file__).resolve().parent.parent
+COMPONENT_UNITS = {
+    "airflow_api_server": "airflow-api-server",
+    "airflow_scheduler": "airflow-scheduler",
+    "airflow_dag_processor": "airflow-dag-processor",
+    "airflow_triggerer": "airflow-triggerer",
+    "airflow_worker": "airflow-worker",
+    "airflow_flower": "airflow-flower",
+}
+
+
+def vault() -> dict:
+    """The decrypted secrets of the test bed (molecule/shared/group_vars/all/vault.yml)."""
+    password = Path(os.environ.get("ANSIBLE_VAULT_PASSWORD_FILE", SHARED / ".vault_pass")).read_bytes().strip()
+    lib = VaultLib([(DEFAULT_VAULT_ID_MATCH, VaultSecret(password))])
+    data = lib.decrypt((SHARED / "group_vars/all/vault.yml").read_bytes())
+    return yaml.safe_load(data)
+
+
+def inventory_groups() -> dict[str, list[str]]:
+    """Group -> hosts of molecule's inventory (MOLECULE_INVENTORY_FILE)."""
+    runner = testinfra.utils.ansible_runner.AnsibleRunner(os.environ["MOLECULE_INVENTORY_FILE"])
+    return {group: runner.get_hosts(group) for group in COMPONENT_UNITS | {"postgresql": 0, "redis": 0, "airflow": 0}}
+
+
+def address(host) -> str:
+    """The test-network address of a test VM (what other hosts use)."""
+    return host.interface("eth0").addresses[0]
+
+
+class AirflowAPI:
+    """A minimal client of the Airflow 3 REST API, authenticated with a JWT from /auth/token."""
+
+    def __init__(self, base_url: str, username: str, password: str, timeout: float = 15):
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.session = requests.Session()
+        self.token = self.issue_token(username, password)
+        self.session.headers["Authorization"] = f"Bearer {self.token}"
+
+    def issue_token(self, username: str, password: str) -> str:
+        resp = requests.post(
+            f"{self.base_url}/auth/token",
+            json={"username": username, "password": password},
+            timeout=self.timeout,
+        )
+        assert resp.status_code in (200, 201), f"/auth/token answered {resp.status_code}: {resp.text[:300]}"
+        return resp.json()["access_token"]
+
+    def get(self, path: str, **kwargs) -> requests.Response:
+        return self.session.get(f"{self.base_url}{path}", timeout=self.timeout, **kwargs)
+
+    def post(self, path: str, body: dict) -> requests.Response:
+        return self.session.post(f"{self.base_url}{path}", json=body, timeout=self.timeout)
+
+    def patch(self, path: str, body: dict) -> requests.Response:
+        return self.session.patch(f"{self.base_url}{path}", json=body, timeout=self.timeout)
+
+    def wait_for_dag(self, dag_id: str, timeout: float = 180) -> dict:
+        """Wait until the dag-processor has parsed dag_id; return the DAG."""
+        deadline = time.monotonic() + timeout
+        while True:
+            resp = self.get(f"/api/v2/dags/{dag_id}")
+            if resp.status_code == 200:
+                return resp.json()
+            assert time.monotonic() < deadline, f"DAG {dag_id} not parsed within {timeout} s: {resp.status_code}"
+            time.sleep(3)
+
+    def run_dag(self, dag_id: str, timeout: float = 300) -> tuple[dict, list[dict]]:
+        """Unpause and trigger dag_id, wait for the run to end; return the run and its task instances."""
+        self.wait_for_dag(dag_id)
+        resp = self.patch(f"/api/v2/dags/{dag_id}", {"is_paused": False})
+        assert resp.status_code == 200, resp.text
+        resp = self.post(f"/api/v2/dags/{dag_id}/dagRuns", {"logical_date": None})
+        assert resp.status_code == 200, f"trigger answered {resp.status_code}: {resp.text[:300]}"
+        run_id = resp.json()["dag_run_id"]
+        deadline = time.monotonic() + timeout
+        while True:
+            run = self.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}").json()
+            if run["state"] in ("success", "failed"):
+                break
+            assert time.monotonic() < deadline, f"run {run_id} still {run['state']} after {timeout} s"
+            time.sleep(3)
+        tis = self.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances").json()["task_instances"]
+        return run, tis
+
+    def xcom(self, dag_id: str, run_id: str, task_id: str):
+        resp = self.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value")
+        assert resp.status_code == 200, resp.text
+        return resp.json()["value"]
+
+
+@pytest.fixture(scope="session")
+def secrets() -> dict:
+    return vault()
+
+
+@pytest.fixture(scope="session")
+def groups() -> dict[str, list[str]]:
+    return inventory_groups()
+
+
+def host_of(name: str):
+    return testinfra.get_host(f"ansible://{name}?ansible_inventory={os.environ['MOLECULE_INVENTORY_FILE']}")
+
+
+@pytest.fixture(scope="session")
+def api_hosts(groups) -> list:
+    return [host_of(name) for name in groups["airflow_api_server"]]
+
+
+@pytest.fixture(scope="session")
+def api(api_hosts, secrets) -> AirflowAPI:
+    """Client of the first api-server, logged in as the admin from the vault."""
+    return AirflowAPI(f"http://{address(api_hosts[0])}:8080", "admin", secrets["vault_airflow_admin_password"])
