@@ -43,7 +43,7 @@ image: docker ## build the systemd "VM" base image with debootstrap if missing
 	molecule/shared/build-image.sh bookworm
 
 bootstrap: build ## generate inventories/$(ENV) secrets into an encrypted vault, once
-	$(BIN)/ansible-playbook -i localhost, playbooks/bootstrap.yml -e bootstrap_dir=$(CURDIR)/$(INVENTORY)
+	env -u ANSIBLE_VAULT_PASSWORD_FILE $(BIN)/ansible-playbook -i localhost, playbooks/bootstrap.yml -e bootstrap_dir=$(CURDIR)/$(INVENTORY)
 
 up: image bootstrap ## local: start the VM container, deploy everything, wait until healthy
 	$(BIN)/ansible-playbook -i localhost, playbooks/local_vm.yml
@@ -76,7 +76,7 @@ lint: build ## yamllint + ansible-lint (production profile)
 	$(BIN)/python scripts/role-docs.py --check
 
 test: lint image ## lint + every molecule scenario (create, converge, idempotence, verify, destroy)
-	$(BIN)/ansible-playbook -i localhost, playbooks/bootstrap.yml -e bootstrap_dir=$(CURDIR)/molecule/shared
+	env -u ANSIBLE_VAULT_PASSWORD_FILE $(BIN)/ansible-playbook -i localhost, playbooks/bootstrap.yml -e bootstrap_dir=$(CURDIR)/molecule/shared
 	for s in $(or $(SCENARIO),$(SCENARIOS)); do \
 	  ANSIBLE_VAULT_PASSWORD_FILE=$(CURDIR)/molecule/shared/.vault_pass $(BIN)/molecule test -s $$s; done
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 import requests
@@ -130,8 +131,14 @@ def test_monitor_health_all_healthy(api):
         assert health[component]["status"] == "healthy", f"{component}: {health[component]}"
 
 
-def test_version_is_the_pinned_one(api):
-    assert api.get("/api/v2/version").json()["version"] == "3.3.2"
+def test_running_version_is_the_locked_one(api, host):
+    """The api-server runs the Airflow version of the lock the venv was synced to."""
+    lock = host.file("/opt/airflow/venv/installed.lock").content_string
+    locked = re.search(r"^apache-airflow==([^\s]+)", lock, re.MULTILINE).group(1)
+    assert api.get("/api/v2/version").json()["version"] == locked
+    expected = os.environ.get("EXPECTED_AIRFLOW_VERSION")
+    if expected:
+        assert locked == expected
 
 
 def test_api_requires_login(api):
