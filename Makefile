@@ -78,7 +78,8 @@ lint: build ## yamllint + ansible-lint (production profile)
 test: lint image ## lint + every molecule scenario (create, converge, idempotence, verify, destroy)
 	env -u ANSIBLE_VAULT_PASSWORD_FILE $(BIN)/ansible-playbook -i localhost, playbooks/bootstrap.yml -e bootstrap_dir=$(CURDIR)/molecule/shared
 	for s in $(or $(SCENARIO),$(SCENARIOS)); do \
-	  ANSIBLE_VAULT_PASSWORD_FILE=$(CURDIR)/molecule/shared/.vault_pass $(BIN)/molecule test -s $$s; done
+	  ANSIBLE_VAULT_PASSWORD_FILE=$(CURDIR)/molecule/shared/.vault_pass \
+	  $(BIN)/molecule --base-config molecule/shared/base.yml test -s $$s; done
 
 clean: ## remove the local VM container (its data goes with it)
 	-$(BIN)/ansible-playbook -i localhost, playbooks/local_vm.yml -e local_vm_state=absent
