@@ -22,8 +22,11 @@ connection=$(echo "$vars" | python3 -c 'import json,sys; print(json.load(sys.std
 address=$(echo "$vars" | python3 -c 'import json,sys; v=json.load(sys.stdin); print(v.get("ansible_host", sys.argv[1]))' "$host")
 user=$(echo "$vars" | python3 -c 'import json,sys; v=json.load(sys.stdin); print(v.get("ansible_user", ""))')
 
+tty=""
+[ -t 0 ] && tty="-t"
+[ -t 0 ] && [ "${connection#*docker}" != "$connection" ] && tty="-it"
 echo "== journal of $unit on $host (Ctrl-C to stop)" >&2
 case "$connection" in
-  *docker*) exec docker exec -it "$address" journalctl -f -n 100 -u "$unit" ;;
-  *) exec ssh -t ${user:+-l "$user"} "$address" sudo journalctl -f -n 100 -u "$unit" ;;
+  *docker*) exec docker exec $tty "$address" journalctl -f -n 100 -u "$unit" ;;
+  *) exec ssh $tty ${user:+-l "$user"} "$address" sudo journalctl -f -n 100 -u "$unit" ;;
 esac

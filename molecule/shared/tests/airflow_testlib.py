@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 import testinfra
+import testinfra.utils.ansible_runner
 import yaml
 from ansible.constants import DEFAULT_VAULT_ID_MATCH
 from ansible.parsing.vault import VaultLib, VaultSecret

@@ -1,0 +1,1 @@
+../../../dags/smoke_celery.py

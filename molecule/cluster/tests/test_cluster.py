@@ -1,0 +1,185 @@
+"""Cluster: components spread over hosts, checked against the real services."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import requests
+
+from airflow_testlib import COMPONENT_UNITS, AirflowAPI, address, host_of
+
+
+@pytest.fixture(scope="module")
+def hosts(groups):
+    names = {n for hs in groups.values() for n in hs} | {"outsider"}
+    return {name: host_of(name) for name in names}
+
+
+def test_components_run_where_the_inventory_says(groups, hosts):
+    for group, unit in COMPONENT_UNITS.items():
+        for name, host in hosts.items():
+            service = host.service(unit)
+            if name in groups[group]:
+                assert service.is_running and service.is_enabled, f"{unit} not running on {name}"
+            else:
+                assert not service.is_running, f"{unit} runs on {name}, which is not in {group}"
+
+
+def test_every_host_sees_a_migrated_schema(hosts, groups):
+    """The one migration (run_once) serves all hosts: none sees pending migrations."""
+    for name in groups["airflow"]:
+        assert hosts[name].run("airflow db check-migrations --migration-wait-timeout 0").rc == 0
+
+
+def test_shared_secrets_identical(hosts, groups, secrets):
+    for name in groups["airflow"]:
+        cfg = hosts[name].file("/etc/airflow/airflow.cfg").content_string
+        for key in ("vault_airflow_jwt_secret", "vault_airflow_api_secret_key", "vault_airflow_fernet_key"):
+            assert secrets[key] in cfg, f"{key} differs on {name}"
+
+
+def test_execution_api_points_at_an_api_server(hosts, groups):
+    url = f"http://{address(hosts[groups['airflow_api_server'][0]])}:8080/execution/"
+    for name in groups["airflow_worker"]:
+        value = hosts[name].check_output("airflow config get-value core execution_api_server_url 2>/dev/null | tail -1")
+        assert value == url
+
+
+def test_token_from_one_api_server_works_on_the_other(api_hosts, secrets):
+    first = AirflowAPI(f"http://{address(api_hosts[0])}:8080", "admin", secrets["vault_airflow_admin_password"])
+    other = f"http://{address(api_hosts[1])}:8080"
+    resp = requests.get(f"{other}/api/v2/dags", headers={"Authorization": f"Bearer {first.token}"}, timeout=10)
+    assert resp.status_code == 200, resp.text
+    assert requests.get(f"{other}/api/v2/dags", timeout=10).status_code == 401
+
+
+def test_queues_route_tasks_to_the_right_workers(api, groups):
+    run, tis = api.run_dag("smoke_queues")
+    assert run["state"] == "success", [(ti["task_id"], ti["state"]) for ti in tis]
+    extra = [ti for ti in tis if ti["task_id"] == "on_extra"]
+    default = [ti for ti in tis if ti["task_id"] == "on_default"]
+    assert [ti["hostname"] for ti in extra] == ["worker2"], extra
+    assert all(ti["queue"] == "extra" for ti in extra)
+    assert all(ti["queue"] == "default" for ti in default)
+    assert {ti["hostname"] for ti in default} == set(groups["airflow_worker"]), "both workers should run default tasks"
+
+
+def test_smoke_dag_with_plugin_on_workers(api, groups):
+    run, tis = api.run_dag("smoke_celery")
+    assert run["state"] == "success"
+    assert {ti["hostname"] for ti in tis} <= set(groups["airflow_worker"])
+    where = api.xcom("smoke_celery", run["dag_run_id"], "where")
+    assert where["signature"] == f"smoke-plugin-v1@{where['hostname']}"
+
+
+def _stopped(host, unit, ready_url):
+    """Context: stop a unit; afterwards start it and wait until ready_url answers 200."""
+
+    class Stopped:
+        def __enter__(self):
+            host.check_output(f"systemctl stop {unit}")
+            return self
+
+        def __exit__(self, *exc):
+            host.check_output(f"systemctl start {unit}")
+            deadline = time.monotonic() + 180
+            while time.monotonic() < deadline:
+                try:
+                    if requests.get(ready_url, timeout=5).status_code == 200:
+                        return
+                except requests.ConnectionError:
+                    pass
+                time.sleep(2)
+            raise AssertionError(f"{unit} not ready again at {ready_url}")
+
+    return Stopped()
+
+
+def _scheduler_stopped(host):
+    return _stopped(host, "airflow-scheduler", f"http://{address(host)}:8974/health")
+
+
+def _api_server_stopped(host):
+    return _stopped(host, "airflow-api-server", f"http://{address(host)}:8080/api/v2/version")
+
+
+def test_run_completes_with_one_scheduler_stopped(api, hosts, groups):
+    with _scheduler_stopped(hosts[groups["airflow_scheduler"][1]]):
+        run, tis = api.run_dag("smoke_celery")
+        assert run["state"] == "success", [(ti["task_id"], ti["state"]) for ti in tis]
+    with _scheduler_stopped(hosts[groups["airflow_scheduler"][0]]):
+        run, _ = api.run_dag("smoke_celery")
+        assert run["state"] == "success"
+
+
+def test_rest_api_survives_one_api_server_stopped(api_hosts, secrets):
+    """Either api-server alone authenticates and serves the REST API."""
+    for down, up in ((api_hosts[0], api_hosts[1]), (api_hosts[1], api_hosts[0])):
+        with _api_server_stopped(down):
+            client = AirflowAPI(f"http://{address(up)}:8080", "admin", secrets["vault_airflow_admin_password"])
+            dags = client.get("/api/v2/dags").json()["dags"]
+            assert {"smoke_celery", "smoke_queues"} <= {d["dag_id"] for d in dags}
+
+
+def test_run_completes_with_the_second_api_server_stopped(api, api_hosts):
+    """Workers use the first api-server's execution API (or airflow_api_url, a load balancer)."""
+    with _api_server_stopped(api_hosts[1]):
+        run, _ = api.run_dag("smoke_celery")
+        assert run["state"] == "success"
+
+
+def test_worker_cannot_use_redis_without_password(hosts, groups, secrets):
+    data = address(hosts[groups["redis"][0]])
+    worker = hosts[groups["airflow_worker"][0]]
+    out = worker.run(f"{_python} -c %s", _redis_probe(data, None))
+    assert "NOAUTH" in out.stdout or "Authentication required" in out.stdout, out.stdout + out.stderr
+    out = worker.run(f"{_python} -c %s", _redis_probe(data, secrets["vault_redis_password"]))
+    assert "PONG" in out.stdout, out.stdout + out.stderr
+
+
+def test_worker_cannot_reach_postgres_as_superuser(hosts, groups, secrets):
+    data = address(hosts[groups["postgresql"][0]])
+    worker = hosts[groups["airflow_worker"][0]]
+    probe = (
+        "import psycopg2, sys\n"
+        "try:\n"
+        f"    psycopg2.connect(host='{data}', user=sys.argv[1], password=sys.argv[2], dbname=sys.argv[3], connect_timeout=5)\n"
+        "    print('CONNECTED')\n"
+        "except psycopg2.OperationalError as e:\n"
+        "    print('REFUSED', e)\n"
+    )
+    superuser = worker.run(f"{_python} -c %s postgres whatever postgres", probe)
+    assert "REFUSED" in superuser.stdout and "no pg_hba.conf entry" in superuser.stdout, superuser.stdout
+    airflow = worker.run(f"{_python} -c %s airflow %s airflow", probe, secrets["vault_postgresql_airflow_password"])
+    assert "CONNECTED" in airflow.stdout, airflow.stdout
+
+
+def test_outsider_is_refused_by_postgres(hosts, groups, secrets):
+    data = address(hosts[groups["postgresql"][0]])
+    out = hosts["outsider"].run(
+        f"PGPASSWORD=%s psql -h {data} -U airflow -d airflow -c 'select 1'", secrets["vault_postgresql_airflow_password"]
+    )
+    assert out.rc != 0 and "no pg_hba.conf entry" in out.stderr, out.stderr
+
+
+def test_outsider_needs_the_redis_password(hosts, groups):
+    data = address(hosts[groups["redis"][0]])
+    out = hosts["outsider"].run(f"redis-cli -h {data} ping")
+    assert "NOAUTH" in out.stdout + out.stderr
+
+
+# The workers' venv has psycopg2 and redis: probe from there, as Airflow does.
+_python = "/opt/airflow/venv/bin/python"
+
+
+def _redis_probe(address_: str, password: str | None) -> str:
+    return (
+        "import redis\n"
+        "try:\n"
+        f"    print(redis.Redis(host='{address_}', password={password!r}, socket_timeout=5).ping() and 'PONG')\n"
+        "except redis.exceptions.AuthenticationError as e:\n"
+        "    print('NOAUTH', e)\n"
+        "except redis.exceptions.ResponseError as e:\n"
+        "    print(e)\n"
+    )
