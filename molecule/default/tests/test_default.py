@@ -9,9 +9,9 @@ import pytest
 import requests
 import testinfra.utils.ansible_runner
 
-from airflow_testlib import COMPONENT_UNITS, address
+from airflow_testlib import COMPONENT_UNITS, INVENTORY, address
 
-testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(os.environ["MOLECULE_INVENTORY_FILE"]).get_hosts("all")
+testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY).get_hosts("all")
 
 UNITS = [*COMPONENT_UNITS.values(), "postgresql@15-main", "redis-server"]
 
@@ -157,3 +157,12 @@ def test_smoke_dag_runs_on_celery_worker_with_plugin(api, host):
     assert where["signature"] == f"smoke-plugin-v1@{hostname}"
     marks = api.xcom("smoke_celery", run["dag_run_id"], "check")
     assert all(mark.startswith("smoke-plugin-v1@") for mark in marks)
+
+
+@pytest.mark.parametrize("unit", list(COMPONENT_UNITS.values()))
+def test_unit_sandbox_exposure_at_most_5(host, unit):
+    """systemd's own score of the unit's sandbox (0 = locked down, 10 = exposed)."""
+    out = host.check_output(f"systemd-analyze security {unit}.service --no-pager | tail -1")
+    score = float(re.search(r"exposure level for .*: ([0-9.]+)", out).group(1))
+    print(f"{unit}: exposure {score}")
+    assert score <= 5.0, out

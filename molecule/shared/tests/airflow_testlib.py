@@ -20,6 +20,10 @@ from ansible.constants import DEFAULT_VAULT_ID_MATCH
 from ansible.parsing.vault import VaultLib, VaultSecret
 
 SHARED = Path(__file__).resolve().parent.parent
+# molecule's inventory directory: its own hosts file plus the linked group
+# tree (molecule/shared/inventory/hosts.yml), group_vars and host_vars.
+# MOLECULE_INVENTORY_FILE alone lacks the parent group `airflow`.
+INVENTORY = str(Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent)
 COMPONENT_UNITS = {
     "airflow_api_server": "airflow-api-server",
     "airflow_scheduler": "airflow-scheduler",
@@ -39,9 +43,11 @@ def vault() -> dict:
 
 
 def inventory_groups() -> dict[str, list[str]]:
-    """Group -> hosts of molecule's inventory (MOLECULE_INVENTORY_FILE)."""
-    runner = testinfra.utils.ansible_runner.AnsibleRunner(os.environ["MOLECULE_INVENTORY_FILE"])
-    return {group: runner.get_hosts(group) for group in COMPONENT_UNITS | {"postgresql": 0, "redis": 0, "airflow": 0}}
+    """Group -> hosts of molecule's inventory; every group the tests use must have hosts."""
+    runner = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY)
+    groups = {group: runner.get_hosts(group) for group in [*COMPONENT_UNITS, "postgresql", "redis", "airflow"]}
+    assert groups["airflow"] and groups["postgresql"] and groups["redis"], f"inventory {INVENTORY} lacks groups: {groups}"
+    return groups
 
 
 def address(host) -> str:
@@ -122,7 +128,7 @@ def groups() -> dict[str, list[str]]:
 
 
 def host_of(name: str):
-    return testinfra.get_host(f"ansible://{name}?ansible_inventory={os.environ['MOLECULE_INVENTORY_FILE']}")
+    return testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY}")
 
 
 @pytest.fixture(scope="session")

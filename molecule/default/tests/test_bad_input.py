@@ -1,0 +1,119 @@
+"""Bad input gets a clear error that names the variable, and nothing changes.
+
+Each case runs playbooks/site.yml against the deployed test VM with one bad
+input, and asserts that the run fails, that the message names the variable,
+and that no task changed anything (recap changed=0, airflow.cfg untouched).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+import testinfra.utils.ansible_runner
+
+from airflow_testlib import INVENTORY, vault
+
+ROOT = Path(__file__).resolve().parents[3]
+testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY).get_hosts("airflow_api_server")
+
+CASES = {
+    "missing vault secret": ({"vault_airflow_jwt_secret": ""}, "airflow_jwt_secret"),
+    "malformed fernet key": ({"airflow_fernet_key": "not-a-fernet-key"}, "airflow_fernet_key"),
+    "short admin password": ({"airflow_admin_password": "short"}, "airflow_admin_password"),
+    "short redis password": ({"redis_password": "tooshort"}, "redis_password"),
+    "short postgres password": ({"postgresql_airflow_password": "tooshort"}, "postgresql_airflow_password"),
+    "database password not URL-safe": ({"airflow_database_password": "with spaces and % signs!!"}, "airflow_database_password"),
+    "short api secret key": ({"airflow_api_secret_key": "abc"}, "airflow_api_secret_key"),
+    "unknown executor": ({"airflow_config": {"core": {"executor": "TurboExecutor"}}}, "executor"),
+    "plain-text secret in airflow_config": (
+        {"airflow_config": {"core": {"fernet_key": "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI="}}},
+        "airflow_fernet_key",
+    ),
+    "airflow_config not section -> options": ({"airflow_config": {"core": "executor=CeleryExecutor"}}, "airflow_config"),
+    "version without a lock": ({"airflow_version": "3.9.9"}, "airflow_version"),
+    "api port out of range": ({"airflow_api_port": 70000}, "airflow_api_port"),
+    "worker concurrency 0": ({"airflow_worker_concurrency": 0}, "airflow_worker_concurrency"),
+    "no worker queue": ({"airflow_worker_queues": []}, "airflow_worker_queues"),
+    "dags folder missing on the controller": ({"airflow_dags_src": "/nonexistent/dags/"}, "airflow_dags_src"),
+    "flower on the network without a login": ({"airflow_flower_host": "0.0.0.0"}, "airflow_flower_basic_auth"),
+    "redis port out of range": ({"redis_port": 0}, "redis_port"),
+    "not a boolean": ({"airflow_load_examples": "maybe"}, "airflow_load_examples"),
+}
+
+
+def run_site(extra_vars: dict, inventory: str = INVENTORY, *options: str) -> subprocess.CompletedProcess:
+    env = dict(
+        os.environ,
+        ANSIBLE_ROLES_PATH=str(ROOT / "roles"),
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_FORCE_COLOR="0",
+        ANSIBLE_GATHERING="explicit",
+        ANSIBLE_PIPELINING="true",
+    )
+    env.setdefault("ANSIBLE_VAULT_PASSWORD_FILE", str(ROOT / "molecule/shared/.vault_pass"))
+    return subprocess.run(
+        ["ansible-playbook", "-i", inventory, str(ROOT / "playbooks/site.yml"), "-e", json.dumps(extra_vars), *options],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
+
+
+def assert_no_secret(output: str) -> None:
+    for name, value in vault().items():
+        assert value not in output, f"{name} appears in the output"
+
+
+def assert_refused(result: subprocess.CompletedProcess, variable: str) -> None:
+    output = result.stdout + result.stderr
+    assert_no_secret(output)
+    assert result.returncode != 0, "the run did not fail"
+    assert variable in output, f"the error does not name {variable}:\n{output[-3000:]}"
+    changed = [int(n) for n in re.findall(r"changed=(\d+)", output)]
+    assert changed and max(changed) == 0, f"something changed before the error:\n{output[-3000:]}"
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_is_refused_before_any_change(host, case):
+    extra_vars, variable = CASES[case]
+    before = host.file("/etc/airflow/airflow.cfg").mtime
+    assert_refused(run_site(extra_vars), variable)
+    assert host.file("/etc/airflow/airflow.cfg").mtime == before
+
+
+def test_workers_without_an_api_server_are_refused(host, tmp_path):
+    name = host.check_output("hostname")
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(
+        textwrap.dedent(
+            f"""
+            all:
+              vars: {{ansible_connection: community.docker.docker}}
+              children:
+                postgresql: {{hosts: {{{name}: {{}}}}}}
+                redis: {{hosts: {{{name}: {{}}}}}}
+                airflow:
+                  children:
+                    airflow_api_server: {{hosts: {{}}}}
+                    airflow_worker: {{hosts: {{{name}: {{}}}}}}
+            """
+        )
+    )
+    (tmp_path / "group_vars").symlink_to(ROOT / "molecule/shared/group_vars")
+    assert_refused(run_site({}, str(inventory)), "airflow_api_server")
+
+
+def test_verbose_converge_leaks_no_secret():
+    """A whole converge at -vv prints no vault value (no_log where it matters)."""
+    result = run_site({}, INVENTORY, "-vv")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert re.search(r"changed=0 ", result.stdout), "a converge of the deployed host should change nothing"
+    assert_no_secret(result.stdout + result.stderr)
