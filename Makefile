@@ -18,10 +18,9 @@ SCENARIO ?=
 SCENARIOS := $(filter-out shared,$(notdir $(wildcard molecule/*)))
 COMPONENT ?= scheduler
 ARGS ?=
-export ANSIBLE_VAULT_PASSWORD_FILE ?= $(CURDIR)/$(INVENTORY)/.vault_pass
 export ANSIBLE_FORCE_COLOR ?= true
 export PATH := $(CURDIR)/$(BIN):$(PATH)
-PLAYBOOK := $(BIN)/ansible-playbook -i $(INVENTORY)
+PLAYBOOK := $(BIN)/ansible-playbook -i $(INVENTORY) --vault-password-file $(INVENTORY)/.vault_pass
 
 .PHONY: help build venv docker image bootstrap up deploy check down start reset logs lint test bench clean
 
@@ -43,7 +42,7 @@ image: docker ## build the systemd "VM" base image with debootstrap if missing
 	molecule/shared/build-image.sh bookworm
 
 bootstrap: build ## generate inventories/$(ENV) secrets into an encrypted vault, once
-	env -u ANSIBLE_VAULT_PASSWORD_FILE $(BIN)/ansible-playbook -i localhost, playbooks/bootstrap.yml -e bootstrap_dir=$(CURDIR)/$(INVENTORY)
+	$(BIN)/ansible-playbook -i localhost, playbooks/bootstrap.yml -e bootstrap_dir=$(CURDIR)/$(INVENTORY)
 
 up: image bootstrap ## local: start the VM container, deploy everything, wait until healthy
 	$(BIN)/ansible-playbook -i localhost, playbooks/local_vm.yml
@@ -76,7 +75,7 @@ lint: build ## yamllint + ansible-lint (production profile)
 	$(BIN)/python scripts/role-docs.py --check
 
 test: lint image ## lint + every molecule scenario (create, converge, idempotence, verify, destroy)
-	env -u ANSIBLE_VAULT_PASSWORD_FILE $(BIN)/ansible-playbook -i localhost, playbooks/bootstrap.yml -e bootstrap_dir=$(CURDIR)/molecule/shared
+	$(BIN)/ansible-playbook -i localhost, playbooks/bootstrap.yml -e bootstrap_dir=$(CURDIR)/molecule/shared
 	for s in $(or $(SCENARIO),$(SCENARIOS)); do \
 	  ANSIBLE_VAULT_PASSWORD_FILE=$(CURDIR)/molecule/shared/.vault_pass \
 	  $(BIN)/molecule --base-config molecule/shared/base.yml test -s $$s; done
