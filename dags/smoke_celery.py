@@ -2,7 +2,8 @@
 
 `where` and `where_again` run on the default Celery queue and return their
 host and the shipped plugin's signature; `check` fails unless both carry the
-plugin's mark. The tests read each task instance's hostname and queue, and
+plugin's mark. Trigger it with conf {"linger": N} to make `where` run N
+seconds (used to stop a worker while a task runs on it). The tests read each task instance's hostname and queue, and
 the XCom values, through the REST API. Trigger it from the UI or with
 `airflow dags trigger smoke_celery` after a deploy.
 """
@@ -10,10 +11,12 @@ the XCom values, through the REST API. Trigger it from the UI or with
 from __future__ import annotations
 
 import socket
-from datetime import datetime
+import time
+from datetime import datetime, timedelta
 
 from airflow.sdk import dag, task
 from smoke_plugin import PLUGIN_MARK, signature
+
 
 @dag(
     dag_id="smoke_celery",
@@ -21,11 +24,13 @@ from smoke_plugin import PLUGIN_MARK, signature
     start_date=datetime(2024, 1, 1),
     catchup=False,
     tags=["smoke"],
-    default_args={"retries": 2},
+    default_args={"retries": 2, "retry_delay": timedelta(seconds=10)},
+    params={"linger": 0},
 )
 def smoke_celery():
     @task(queue="default")
-    def where() -> dict:
+    def where(params=None) -> dict:
+        time.sleep(int(params["linger"]))
         host = socket.gethostname()
         return {"hostname": host, "signature": signature(host)}
 

@@ -62,6 +62,7 @@ class AirflowAPI:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.session = requests.Session()
+        self.password = password
         self.token = self.issue_token(username, password)
         self.session.headers["Authorization"] = f"Bearer {self.token}"
 
@@ -93,23 +94,33 @@ class AirflowAPI:
             assert time.monotonic() < deadline, f"DAG {dag_id} not parsed within {timeout} s: {resp.status_code}"
             time.sleep(3)
 
-    def run_dag(self, dag_id: str, timeout: float = 300) -> tuple[dict, list[dict]]:
-        """Unpause and trigger dag_id, wait for the run to end; return the run and its task instances."""
+    def trigger(self, dag_id: str, conf: dict | None = None) -> str:
+        """Unpause and trigger dag_id (once parsed); return the run id."""
         self.wait_for_dag(dag_id)
         resp = self.patch(f"/api/v2/dags/{dag_id}", {"is_paused": False})
         assert resp.status_code == 200, resp.text
-        resp = self.post(f"/api/v2/dags/{dag_id}/dagRuns", {"logical_date": None})
+        resp = self.post(f"/api/v2/dags/{dag_id}/dagRuns", {"logical_date": None, "conf": conf or {}})
         assert resp.status_code == 200, f"trigger answered {resp.status_code}: {resp.text[:300]}"
-        run_id = resp.json()["dag_run_id"]
+        return resp.json()["dag_run_id"]
+
+    def wait_run(self, dag_id: str, run_id: str, timeout: float = 300) -> tuple[dict, list[dict]]:
+        """Wait for a run to end; return the run and its task instances."""
         deadline = time.monotonic() + timeout
         while True:
-            run = self.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}").json()
-            if run["state"] in ("success", "failed"):
-                break
-            assert time.monotonic() < deadline, f"run {run_id} still {run['state']} after {timeout} s"
+            try:
+                run = self.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}").json()
+                if run["state"] in ("success", "failed"):
+                    break
+            except (requests.ConnectionError, ValueError):
+                pass  # an api-server restarting during the wait
+            assert time.monotonic() < deadline, f"run {run_id} not finished after {timeout} s"
             time.sleep(3)
         tis = self.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances").json()["task_instances"]
         return run, tis
+
+    def run_dag(self, dag_id: str, conf: dict | None = None, timeout: float = 300) -> tuple[dict, list[dict]]:
+        """Trigger dag_id and wait for the run to end; return the run and its task instances."""
+        return self.wait_run(dag_id, self.trigger(dag_id, conf), timeout)
 
     def xcom(self, dag_id: str, run_id: str, task_id: str):
         resp = self.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value")
