@@ -58,7 +58,7 @@ check: build ## dry run with diffs against inventories/$(ENV)
 	$(PLAYBOOK) playbooks/site.yml --check --diff $(ARGS)
 
 down: build ## stop every service of inventories/$(ENV), keep the data
-	$(PLAYBOOK) playbooks/services.yml -e services_state=stopped $(ARGS)
+	$(PLAYBOOK) playbooks/down.yml $(ARGS)
 
 start: build ## start the stopped services again (health-gated: same as deploy)
 	$(PLAYBOOK) playbooks/site.yml $(ARGS)
