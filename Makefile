@@ -80,5 +80,9 @@ test: lint image ## lint + every molecule scenario (create, converge, idempotenc
 	  ANSIBLE_VAULT_PASSWORD_FILE=$(CURDIR)/molecule/shared/.vault_pass \
 	  $(BIN)/molecule --base-config molecule/shared/base.yml test -s $$s; done
 
+BENCH_ARGS ?=
+bench: build image ## deploy benchmark on bench-* containers (BENCH_ARGS="--runs 1 --only rerun"), bench/results.json
+	$(BIN)/python bench/bench.py $(BENCH_ARGS)
+
 clean: ## remove the local VM container (its data goes with it)
 	-$(BIN)/ansible-playbook -i localhost, playbooks/local_vm.yml -e local_vm_state=absent

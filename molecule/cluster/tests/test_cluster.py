@@ -7,7 +7,7 @@ import time
 import pytest
 import requests
 
-from airflow_testlib import COMPONENT_UNITS, AirflowAPI, address, host_of
+from airflow_testlib import TLS_TRUST, COMPONENT_UNITS, AirflowAPI, address, api_url, host_of, http_get, tls_trust
 
 
 @pytest.fixture(scope="module")
@@ -40,18 +40,46 @@ def test_shared_secrets_identical(hosts, groups, secrets):
 
 
 def test_execution_api_points_at_an_api_server(hosts, groups):
-    url = f"http://{address(hosts[groups['airflow_api_server'][0]])}:8080/execution/"
+    url = f"{api_url(hosts[groups['airflow_api_server'][0]])}/execution/"
     for name in groups["airflow_worker"]:
         value = hosts[name].check_output("airflow config get-value core execution_api_server_url 2>/dev/null | tail -1")
         assert value == url
 
 
 def test_token_from_one_api_server_works_on_the_other(api_hosts, secrets):
-    first = AirflowAPI(f"http://{address(api_hosts[0])}:8080", "admin", secrets["vault_airflow_admin_password"])
-    other = f"http://{address(api_hosts[1])}:8080"
-    resp = requests.get(f"{other}/api/v2/dags", headers={"Authorization": f"Bearer {first.token}"}, timeout=10)
+    first = AirflowAPI(api_url(api_hosts[0]), "admin", secrets["vault_airflow_admin_password"])
+    other = api_url(api_hosts[1])
+    resp = http_get(f"{other}/api/v2/dags", headers={"Authorization": f"Bearer {first.token}"})
     assert resp.status_code == 200, resp.text
-    assert requests.get(f"{other}/api/v2/dags", timeout=10).status_code == 401
+    assert http_get(f"{other}/api/v2/dags").status_code == 401
+
+
+def test_api_servers_speak_https_that_every_airflow_host_trusts(api_hosts, hosts, groups):
+    """airflow_api_tls with self-signed pairs: each api-server serves HTTPS with
+    its own certificate; every Airflow host holds all of them as its trust."""
+    trust = tls_trust()
+    assert trust, f"{TLS_TRUST} missing: this scenario deploys with airflow_api_tls"
+    for host in api_hosts:
+        url = api_url(host)
+        assert url.startswith("https://")
+        assert http_get(f"{url}/api/v2/version").status_code == 200
+        with pytest.raises(requests.exceptions.SSLError):
+            requests.get(f"{url}/api/v2/version", timeout=10)  # not signed by a public CA
+        try:
+            plain = requests.get(f"{url.replace('https://', 'http://')}/api/v2/version", timeout=10).status_code
+        except requests.ConnectionError:
+            plain = None
+        assert plain != 200, "the api-server answered plain HTTP"
+        key = host.file("/etc/airflow/tls/api-server.key")
+        assert (key.user, key.group, key.mode) == ("root", "airflow", 0o640)
+    # what the workers' task SDK does: verify each api-server with the trust
+    for name in groups["airflow"]:
+        assert hosts[name].file(TLS_TRUST).content_string.count("BEGIN CERTIFICATE") == len(api_hosts)
+        for host in api_hosts:
+            hosts[name].check_output(f"curl --fail --silent --cacert {TLS_TRUST} {api_url(host)}/api/v2/version")
+    for host in api_hosts:
+        value = host.check_output("airflow config get-value api ssl_cert 2>/dev/null | tail -1")
+        assert value == TLS_TRUST
 
 
 def test_queues_route_tasks_to_the_right_workers(api, groups):
@@ -86,7 +114,7 @@ def _stopped(host, unit, ready_url):
             deadline = time.monotonic() + 180
             while time.monotonic() < deadline:
                 try:
-                    if requests.get(ready_url, timeout=5).status_code == 200:
+                    if http_get(ready_url, timeout=5).status_code == 200:
                         return
                 except requests.ConnectionError:
                     pass
@@ -101,7 +129,7 @@ def _scheduler_stopped(host):
 
 
 def _api_server_stopped(host):
-    return _stopped(host, "airflow-api-server", f"http://{address(host)}:8080/api/v2/version")
+    return _stopped(host, "airflow-api-server", f"{api_url(host)}/api/v2/version")
 
 
 def test_run_completes_with_one_scheduler_stopped(api, hosts, groups):
@@ -117,7 +145,7 @@ def test_rest_api_survives_one_api_server_stopped(api_hosts, secrets):
     """Either api-server alone authenticates and serves the REST API."""
     for down, up in ((api_hosts[0], api_hosts[1]), (api_hosts[1], api_hosts[0])):
         with _api_server_stopped(down):
-            client = AirflowAPI(f"http://{address(up)}:8080", "admin", secrets["vault_airflow_admin_password"])
+            client = AirflowAPI(api_url(up), "admin", secrets["vault_airflow_admin_password"])
             dags = client.get("/api/v2/dags").json()["dags"]
             assert {"smoke_celery", "smoke_queues"} <= {d["dag_id"] for d in dags}
 

@@ -9,7 +9,7 @@ import pytest
 import requests
 import testinfra.utils.ansible_runner
 
-from airflow_testlib import COMPONENT_UNITS, INVENTORY, address
+from airflow_testlib import COMPONENT_UNITS, INVENTORY, address, api_url, http_get
 
 testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY).get_hosts("all")
 
@@ -83,7 +83,7 @@ def test_airflow_cfg_matches_the_seed(host):
     assert value("core", "auth_manager").endswith("FabAuthManager")
     assert value("core", "load_examples") == "False"
     assert value("core", "dags_are_paused_at_creation") == "True"
-    assert value("core", "execution_api_server_url") == f"http://{address(host)}:8080/execution/"
+    assert value("core", "execution_api_server_url") == f"{api_url(host)}/execution/"
     assert value("scheduler", "enable_health_check") == "True"
     assert value("database", "sql_alchemy_conn").startswith("postgresql+psycopg2://airflow:")
     assert value("celery", "broker_url").startswith("redis://:")
@@ -126,7 +126,7 @@ def test_postgres_needs_password(host, secrets):
 
 
 def test_monitor_health_all_healthy(api):
-    health = requests.get(f"{api.base_url}/api/v2/monitor/health", timeout=10).json()
+    health = http_get(f"{api.base_url}/api/v2/monitor/health").json()
     for component in ("metadatabase", "scheduler", "triggerer", "dag_processor"):
         assert health[component]["status"] == "healthy", f"{component}: {health[component]}"
 
@@ -140,7 +140,7 @@ def test_running_version_is_the_locked_one(api, host):
 
 
 def test_api_requires_login(api):
-    assert requests.get(f"{api.base_url}/api/v2/dags", timeout=10).status_code == 401
+    assert http_get(f"{api.base_url}/api/v2/dags").status_code == 401
     assert api.get("/api/v2/dags").status_code == 200
 
 

@@ -11,7 +11,7 @@ import pytest
 import requests
 import testinfra.utils.ansible_runner
 
-from airflow_testlib import COMPONENT_UNITS, INVENTORY, address
+from airflow_testlib import COMPONENT_UNITS, INVENTORY, address, api_url, http_get
 
 testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY).get_hosts("airflow_api_server")
 
@@ -33,7 +33,7 @@ def healthy(host, unit: str) -> bool:
     """The component's own health check, as the playbook's gate runs it."""
     ip = address(host)
     if unit == "airflow-api-server":
-        return requests.get(f"http://{ip}:8080/api/v2/version", timeout=3).status_code == 200
+        return http_get(f"{api_url(host)}/api/v2/version", timeout=3).status_code == 200
     if unit == "airflow-scheduler":
         return requests.get(f"http://{ip}:8974/health", timeout=3).status_code == 200
     if unit == "airflow-flower":
@@ -107,7 +107,7 @@ def test_reboot_brings_everything_back(host, api):
     subprocess.run(["docker", "restart", name], check=True, capture_output=True, timeout=300)
     took = wait_until(
         lambda: all(host.service(u).is_running for u in COMPONENT_UNITS.values())
-        and requests.get(f"{api.base_url}/api/v2/monitor/health", timeout=3).json()["scheduler"]["status"] == "healthy",
+        and http_get(f"{api.base_url}/api/v2/monitor/health", timeout=3).json()["scheduler"]["status"] == "healthy",
         240,
         "every unit active and the scheduler healthy after a reboot",
     )

@@ -7,7 +7,9 @@ PostgreSQL and Redis inside the test "VMs".
 
 from __future__ import annotations
 
+import functools
 import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -32,6 +34,8 @@ COMPONENT_UNITS = {
     "airflow_worker": "airflow-worker",
     "airflow_flower": "airflow-flower",
 }
+# what the role writes with airflow_api_tls: the api-servers' certificates
+TLS_TRUST = "/etc/airflow/tls/api-trust.pem"
 
 
 def vault() -> dict:
@@ -55,6 +59,30 @@ def address(host) -> str:
     return host.interface("eth0").addresses[0]
 
 
+@functools.cache
+def tls_trust() -> str | None:
+    """With TLS on: a controller copy of the trust bundle the role wrote (what
+    Airflow's clients verify the api-servers with); None with TLS off."""
+    host = host_of(inventory_groups()["airflow_api_server"][0])
+    trust = host.file(TLS_TRUST)
+    if not trust.exists:
+        return None
+    with tempfile.NamedTemporaryFile("w", suffix=".pem", delete=False) as copy:
+        copy.write(trust.content_string)
+    return copy.name
+
+
+def api_url(host) -> str:
+    """Base URL of the api-server on host, as other hosts reach it."""
+    return f"{'https' if tls_trust() else 'http'}://{address(host)}:8080"
+
+
+def http_get(url: str, **kwargs) -> requests.Response:
+    """GET that verifies the api-servers' certificates with the deployed trust."""
+    kwargs.setdefault("timeout", 10)
+    return requests.get(url, verify=tls_trust() or True, **kwargs)
+
+
 class AirflowAPI:
     """A minimal client of the Airflow 3 REST API, authenticated with a JWT from /auth/token."""
 
@@ -62,27 +90,30 @@ class AirflowAPI:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.session = requests.Session()
+        # per request: a session's verify loses to REQUESTS_CA_BUNDLE
+        self.verify = tls_trust() or True
         self.password = password
         self.token = self.issue_token(username, password)
         self.session.headers["Authorization"] = f"Bearer {self.token}"
 
     def issue_token(self, username: str, password: str) -> str:
-        resp = requests.post(
+        resp = self.session.post(
             f"{self.base_url}/auth/token",
             json={"username": username, "password": password},
             timeout=self.timeout,
+            verify=self.verify,
         )
         assert resp.status_code in (200, 201), f"/auth/token answered {resp.status_code}: {resp.text[:300]}"
         return resp.json()["access_token"]
 
     def get(self, path: str, **kwargs) -> requests.Response:
-        return self.session.get(f"{self.base_url}{path}", timeout=self.timeout, **kwargs)
+        return self.session.get(f"{self.base_url}{path}", timeout=self.timeout, verify=self.verify, **kwargs)
 
     def post(self, path: str, body: dict) -> requests.Response:
-        return self.session.post(f"{self.base_url}{path}", json=body, timeout=self.timeout)
+        return self.session.post(f"{self.base_url}{path}", json=body, timeout=self.timeout, verify=self.verify)
 
     def patch(self, path: str, body: dict) -> requests.Response:
-        return self.session.patch(f"{self.base_url}{path}", json=body, timeout=self.timeout)
+        return self.session.patch(f"{self.base_url}{path}", json=body, timeout=self.timeout, verify=self.verify)
 
     def wait_for_dag(self, dag_id: str, timeout: float = 180) -> dict:
         """Wait until the dag-processor has parsed dag_id; return the DAG."""
@@ -150,4 +181,4 @@ def api_hosts(groups) -> list:
 @pytest.fixture(scope="session")
 def api(api_hosts, secrets) -> AirflowAPI:
     """Client of the first api-server, logged in as the admin from the vault."""
-    return AirflowAPI(f"http://{address(api_hosts[0])}:8080", "admin", secrets["vault_airflow_admin_password"])
+    return AirflowAPI(api_url(api_hosts[0]), "admin", secrets["vault_airflow_admin_password"])

@@ -1,0 +1,366 @@
+#!/usr/bin/env python3
+"""Deploy benchmark of the airflow-vm collection on the local test bed.
+
+Figures, each the median of --runs N runs (every run is kept in the JSON):
+
+  single   fresh single-node deploy: the clock starts before the container
+           is created and stops when `playbooks/site.yml` (which ends with
+           the cluster health gate) has finished OK. One cold run first
+           (package caches emptied; a single run, not a median), then N warm
+           runs. --keep-cache skips the cold run and keeps the caches.
+  rerun    site.yml again on the deployed single node: seconds and the sum
+           of `changed=` over the PLAY RECAP (failed=0 is required).
+  cluster  fresh cluster deploy (container creation included): a data host
+           (postgresql, redis), a core host (api-server, scheduler,
+           dag-processor, triggerer) and 1 or 4 worker hosts; ratio 4/1.
+  dags     one DAG file changed (bench_dag_change.py with a new marker in a
+           temp copy of dags/, passed as -e airflow_dags_src=<dir>/) and
+           shipped with playbooks/dags.yml if it exists, else with
+           `site.yml --tags airflow_configure`; the file is then read back
+           from the host (docker exec) and must hold the marker.
+
+Test bed: systemd containers named bench-* on the docker network
+airflow-bench, made by bench/testbed.yml (molecule/shared/tasks/vm.yml), with
+/var/cache/airflow-bench/{uv,pip,apt} as warm package caches. Inventories are
+generated under bench/.work/<layout>/ (secrets: molecule/shared/group_vars),
+one log per ansible-playbook run under bench/.work/logs/ (profile_tasks
+output: the slowest tasks). Bench containers are removed at start and at the
+end, also on failure; no other container is touched.
+
+  .venv/bin/python bench/bench.py [--runs 3] [--only single|rerun|cluster|dags]... [--json PATH]
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+WORK = BENCH / ".work"
+LOGS = WORK / "logs"
+CACHE = Path("/var/cache/airflow-bench")
+SHARED = ROOT / "molecule" / "shared"
+VAULT_PASS = SHARED / ".vault_pass"
+BIN = Path(sys.executable).parent
+PLAYBOOK = str(BIN / "ansible-playbook")
+DAGS_FOLDER = "/var/lib/airflow/dags"  # the role's airflow_dags_folder default
+DAG_FILE = "bench_dag_change.py"
+FIGURES = ["single", "rerun", "dags", "cluster"]
+
+AIRFLOW = ["airflow_api_server", "airflow_scheduler", "airflow_dag_processor",
+           "airflow_triggerer", "airflow_worker", "airflow_flower"]
+CORE = AIRFLOW[:4]
+# the same groups as molecule/default/molecule.yml
+LAYOUTS = {
+    "single": {"bench-single": ["postgresql", "redis"] + AIRFLOW},
+    "cluster1": {"bench-c1-data": ["postgresql", "redis"], "bench-c1-core": CORE,
+                 "bench-c1-worker1": ["airflow_worker"]},
+    "cluster4": {"bench-c4-data": ["postgresql", "redis"], "bench-c4-core": CORE,
+                 **{f"bench-c4-worker{i}": ["airflow_worker"] for i in range(1, 5)}},
+}
+# targets: seconds, except the cluster ratio
+TARGETS = {"single_cold": 150, "single_warm": 90, "rerun": 15, "cluster_ratio": 1.3, "dags": 10}
+RECAP = re.compile(r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+PROFILE = re.compile(r"^(.+?) -{3,} (\d+\.\d+)s$", re.M)
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+class BenchError(RuntimeError):
+    pass
+
+
+def log_path(name):
+    return LOGS / f"{datetime.datetime.now():%Y%m%d-%H%M%S}-{name}.log"
+
+
+def ansible(args, log, check=True):
+    """Run ansible-playbook from the repo root; output into log. Returns (seconds, text, rc)."""
+    env = dict(os.environ,
+               ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+               ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks",
+               PROFILE_TASKS_TASK_OUTPUT_LIMIT="30",
+               ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1",
+               # facts survive between runs: `--tags` runs skip site.yml's fact play
+               ANSIBLE_CACHE_PLUGIN="jsonfile",
+               ANSIBLE_CACHE_PLUGIN_CONNECTION=str(WORK / "facts"))
+    start = time.monotonic()
+    with open(log, "w") as out:
+        rc = subprocess.run([PLAYBOOK, *map(str, args)], cwd=ROOT, env=env,
+                            stdout=out, stderr=subprocess.STDOUT).returncode
+    seconds = time.monotonic() - start
+    text = ANSI.sub("", Path(log).read_text(errors="replace"))
+    if check and rc != 0:
+        tail = "\n".join(text.splitlines()[-25:])
+        raise BenchError(f"ansible-playbook {' '.join(map(str, args))} failed (rc={rc}), log {log}:\n{tail}")
+    return seconds, text, rc
+
+
+def testbed(names, state, name):
+    if names:
+        ansible(["-i", "localhost,", BENCH / "testbed.yml",
+                 "-e", json.dumps({"bench_vms": names, "bench_state": state})], log_path(f"testbed-{state}-{name}"))
+
+
+def bench_containers():
+    out = subprocess.run(["docker", "ps", "-a", "--filter", "label=airflow-bench=true",
+                          "--format", "{{.Names}}"], check=True, capture_output=True, text=True).stdout
+    return [n for n in out.split() if n.startswith("bench-")]
+
+
+def cleanup():
+    testbed(bench_containers(), "absent", "cleanup")
+
+
+def write_inventory(layout):
+    """bench/.work/<layout>/: hosts.yml + group_vars/all (molecule's secrets)."""
+    inv = WORK / layout
+    children = {"postgresql": {"hosts": {}}, "redis": {"hosts": {}},
+                "airflow": {"children": {g: {"hosts": {}} for g in AIRFLOW}}}
+    for host, groups in LAYOUTS[layout].items():
+        for group in groups:
+            node = children[group] if group in children else children["airflow"]["children"][group]
+            node["hosts"][host] = None
+    hosts = {"all": {"vars": {"ansible_connection": "community.docker.docker", "ansible_user": "root"},
+                     "hosts": {h: {"ansible_host": h} for h in LAYOUTS[layout]},
+                     "children": children}}
+    gv = inv / "group_vars" / "all"
+    gv.mkdir(parents=True, exist_ok=True)
+    (inv / "hosts.yml").write_text("---\n" + yaml.safe_dump(hosts, sort_keys=False))
+    for name in ("main.yml", "vault.yml"):
+        link = gv / name
+        if not link.is_symlink():
+            link.symlink_to(SHARED / "group_vars" / "all" / name)
+    # as inventories/local: the VMs trust this machine's extra CAs (TLS proxy)
+    (gv / "bench.yml").write_text(
+        "---\nairflow_ca_certificates: >-\n  {{ query('ansible.builtin.file', "
+        "*query('ansible.builtin.fileglob', '/usr/local/share/ca-certificates/*.crt')) }}\n")
+    return inv
+
+
+def deploy(layout, playbook, name, extra=()):
+    """One playbook run against a layout; fails unless rc=0 and failed=unreachable=0."""
+    log = log_path(name)
+    seconds, text, _ = ansible(["-i", WORK / layout, "--vault-password-file", VAULT_PASS,
+                                ROOT / "playbooks" / playbook, *extra], log)
+    recap = text[text.rfind("PLAY RECAP"):]
+    hosts = {m[0]: dict(zip(("ok", "changed", "unreachable", "failed"), map(int, m[1:])))
+             for m in RECAP.findall(recap)}
+    if not hosts or any(h["failed"] or h["unreachable"] for h in hosts.values()):
+        raise BenchError(f"{playbook} on {layout}: failed/unreachable hosts {hosts}, log {log}")
+    return {"seconds": round(seconds, 1), "changed": sum(h["changed"] for h in hosts.values()),
+            "recap": hosts, "log": str(log.relative_to(ROOT))}
+
+
+def cache_state():
+    uv = CACHE / "uv"
+    return "warm" if uv.is_dir() and any(uv.iterdir()) else "cold"
+
+
+def fresh_deploy(layout, name):
+    """Clock from container creation to site.yml OK on fresh containers."""
+    names = list(LAYOUTS[layout])
+    cleanup()
+    write_inventory(layout)
+    cache = cache_state()
+    start = time.monotonic()
+    testbed(names, "present", name)
+    created = time.monotonic()
+    run = deploy(layout, "site.yml", name)
+    run.update(seconds=round(time.monotonic() - start, 1), testbed_seconds=round(created - start, 1),
+               deploy_seconds=run["seconds"], cache=cache)
+    testbed(names, "harvest", name)
+    return run
+
+
+def figure(runs, target, unit="s", **extra):
+    values = [r["seconds"] for r in runs]
+    median = statistics.median_low(values)
+    return {"median": median, "runs": runs, "values": values, "target": target,
+            "pass": median <= target, "unit": unit, **extra}
+
+
+class Bench:
+    def __init__(self, args):
+        self.args, self.results, self.single_ready = args, {}, False
+
+    def single(self):
+        if not self.args.keep_cache:
+            for sub in ("uv", "pip", "apt"):
+                shutil.rmtree(CACHE / sub, ignore_errors=True)
+        if cache_state() == "cold":
+            run = fresh_deploy("single", "single-cold")
+            self.results["single_cold"] = figure([run], TARGETS["single_cold"], note="1 run, caches emptied")
+            print(f"single cold: {run['seconds']} s")
+        runs = []
+        for i in range(self.args.runs):
+            runs.append(fresh_deploy("single", f"single-warm{i + 1}"))
+            print(f"single warm {i + 1}: {runs[-1]['seconds']} s ({runs[-1]['cache']})")
+        self.results["single_warm"] = figure(runs, TARGETS["single_warm"])
+        self.single_ready = True
+
+    def need_single(self):
+        if not self.single_ready or "bench-single" not in bench_containers():
+            print("setup: fresh single-node deploy (not timed)")
+            fresh_deploy("single", "single-setup")
+            self.single_ready = True
+
+    def rerun(self):
+        self.need_single()
+        runs = []
+        for i in range(self.args.runs):
+            runs.append(deploy("single", "site.yml", f"rerun{i + 1}"))
+            print(f"rerun {i + 1}: {runs[-1]['seconds']} s, changed={runs[-1]['changed']}")
+        fig = figure(runs, TARGETS["rerun"], changed=[r["changed"] for r in runs])
+        fig["pass"] = fig["pass"] and not any(fig["changed"])
+        self.results["rerun"] = fig
+
+    def dags(self):
+        self.need_single()
+        dags_yml = ROOT / "playbooks" / "dags.yml"
+        playbook, extra = ("dags.yml", []) if dags_yml.exists() else ("site.yml", ["--tags", "airflow_configure"])
+        runs = []
+        for i in range(self.args.runs):
+            src = WORK / "dags-src" / f"run{i + 1}"
+            shutil.rmtree(src, ignore_errors=True)
+            shutil.copytree(ROOT / "dags", src)
+            marker = f"bench-marker-{uuid.uuid4().hex}"
+            (src / DAG_FILE).write_text(
+                f'"""Benchmark DAG change {marker}."""\nimport pendulum\nfrom airflow.sdk import dag, task\n\n\n'
+                f'@dag(schedule=None, start_date=pendulum.datetime(2024, 1, 1), catchup=False)\n'
+                f'def bench_dag_change():\n    @task\n    def noop():\n        return "{marker}"\n\n'
+                f'    noop()\n\n\nbench_dag_change()\n')
+            run = deploy("single", playbook, f"dags{i + 1}", [*extra, "-e", f"airflow_dags_src={src}/"])
+            shipped = subprocess.run(["docker", "exec", "bench-single", "cat", f"{DAGS_FOLDER}/{DAG_FILE}"],
+                                     capture_output=True, text=True).stdout
+            if marker not in shipped:
+                raise BenchError(f"{DAG_FILE} with {marker} did not reach bench-single:{DAGS_FOLDER}")
+            run["verified"] = True
+            runs.append(run)
+            print(f"dags {i + 1}: {run['seconds']} s, changed={run['changed']}, file verified on host")
+        self.results["dags"] = figure(runs, TARGETS["dags"], playbook=" ".join([playbook, *extra]))
+
+    def cluster(self):
+        by = {"cluster1": [], "cluster4": []}
+        for i in range(self.args.runs):
+            for layout in by:  # interleaved: load changes hit both alike
+                by[layout].append(fresh_deploy(layout, f"{layout}-{i + 1}"))
+                print(f"{layout} {i + 1}: {by[layout][-1]['seconds']} s ({by[layout][-1]['cache']})")
+        cleanup()
+        c1, c4 = (figure(by[k], None) for k in by)
+        ratio = round(c4["median"] / c1["median"], 2)
+        self.results.update(cluster1=c1, cluster4=c4, cluster_ratio={
+            "median": ratio, "target": TARGETS["cluster_ratio"], "pass": ratio <= TARGETS["cluster_ratio"],
+            "unit": "x", "values": [round(b["seconds"] / a["seconds"], 2)
+                                    for a, b in zip(by["cluster1"], by["cluster4"])]})
+
+
+def slowest(run, n=10):
+    text = ANSI.sub("", (ROOT / run["log"]).read_text(errors="replace"))
+    return [(name.strip(), float(s)) for name, s in PROFILE.findall(text)][:n]
+
+
+def machine():
+    def sh(*cmd):
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT).stdout.strip()
+        except OSError:
+            return ""
+    cpuinfo = Path("/proc/cpuinfo").read_text()
+    model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.M)
+    mem = re.search(r"^MemTotal:\s*(\d+) kB", Path("/proc/meminfo").read_text(), re.M)
+    return {"nproc": int(sh("nproc") or os.cpu_count()), "cpu_model": model[1] if model else "unknown",
+            "ram_gib": round(int(mem[1]) / 2**20, 1) if mem else None, "kernel": platform.release(),
+            "docker": sh("docker", "version", "--format", "{{.Server.Version}}"),
+            "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+            "git_commit": sh("git", "rev-parse", "HEAD"), "git_dirty": bool(sh("git", "status", "--porcelain"))}
+
+
+LABELS = [("single_cold", "fresh single-node deploy, cold cache", "<= 150 s"),
+          ("single_warm", "fresh single-node deploy, warm cache", "<= 90 s"),
+          ("rerun", "site.yml re-run, same node (changed)", "<= 15 s, changed=0"),
+          ("cluster1", "cluster deploy, 1 worker host", "-"),
+          ("cluster4", "cluster deploy, 4 worker hosts", "-"),
+          ("cluster_ratio", "cluster ratio 4 workers / 1 worker", "<= 1.3"),
+          ("dags", "DAG change shipped (verified on host)", "<= 10 s")]
+
+
+def table(results):
+    rows = ["| figure | median | runs | target | result |", "| --- | ---: | --- | --- | --- |"]
+    for key, label, target in LABELS:
+        fig = results.get(key)
+        if not fig:
+            continue
+        unit = fig.get("unit", "s")
+        runs = ", ".join(f"{v}" for v in fig["values"])
+        if key == "rerun":
+            runs += f" (changed: {', '.join(map(str, fig['changed']))})"
+        if key.startswith(("single", "cluster1", "cluster4")):
+            runs += f" [{'/'.join(sorted({r['cache'] for r in fig['runs']}))} cache]"
+        result = "-" if fig.get("target") is None else ("PASS" if fig["pass"] else "MISS")
+        rows.append(f"| {label} | {fig['median']} {unit} | {runs} | {target} | {result} |")
+    return "\n".join(rows)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=3, help="runs per figure (median), default 3")
+    parser.add_argument("--only", action="append", choices=FIGURES, help="figure to measure (repeatable)")
+    parser.add_argument("--json", type=Path, default=BENCH / "results.json", help="results file")
+    parser.add_argument("--keep-cache", action="store_true",
+                        help="do not empty the package caches (no cold run when they are warm)")
+    args = parser.parse_args()
+    only = [f for f in FIGURES if f in (args.only or FIGURES)]
+    LOGS.mkdir(parents=True, exist_ok=True)
+    bench, error = Bench(args), None
+    # the secrets of the test beds (idempotent: never overwrites)
+    ansible(["-i", "localhost,", ROOT / "playbooks" / "bootstrap.yml", "-e", f"bootstrap_dir={SHARED}"],
+            log_path("bootstrap"))
+    try:
+        cleanup()
+        for name in only:
+            print(f"== {name}", flush=True)
+            getattr(bench, name)()
+    except (BenchError, KeyboardInterrupt) as exc:
+        error = str(exc) or type(exc).__name__
+    finally:
+        cleanup()
+    report = {"machine": machine(), "runs": args.runs, "figures": only, "results": bench.results}
+    med = bench.results.get("rerun")
+    if med:
+        report["rerun_slowest_tasks"] = slowest(next(r for r in med["runs"] if r["seconds"] == med["median"]))
+    single = bench.results.get("single_warm")
+    if single:
+        report["single_warm_slowest_tasks"] = slowest(
+            next(r for r in single["runs"] if r["seconds"] == single["median"]))
+    if error:
+        report["error"] = error
+    args.json.write_text(json.dumps(report, indent=2) + "\n")
+    m = report["machine"]
+    print(f"\n{m['nproc']} CPUs ({m['cpu_model']}), {m['ram_gib']} GiB, kernel {m['kernel']}, "
+          f"docker {m['docker']}, {m['date']}, commit {m['git_commit'][:10]}{' (dirty)' if m['git_dirty'] else ''}, "
+          f"{args.runs} run(s) per figure\n")
+    print(table(bench.results))
+    for key, title in (("single_warm_slowest_tasks", "fresh single-node deploy (median warm run)"),
+                       ("rerun_slowest_tasks", "re-run (median run)")):
+        if key in report:
+            print(f"\n10 slowest tasks, {title}:")
+            for name, seconds in report[key]:
+                print(f"  {seconds:7.2f} s  {name}")
+    print(f"\nresults: {args.json}; logs: {LOGS}")
+    if error:
+        sys.exit(f"\nBENCH FAILED: {error}")
+
+
+if __name__ == "__main__":
+    main()
