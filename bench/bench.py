@@ -16,7 +16,8 @@ Figures, each the median of --runs N runs (every run is kept in the JSON):
   dags     one DAG file changed (bench_dag_change.py with a new marker in a
            temp copy of dags/, passed as -e airflow_dags_src=<dir>/) and
            shipped with playbooks/dags.yml if it exists, else with
-           `site.yml --tags airflow_configure`; the file is then read back
+           `site.yml --tags airflow_install,airflow_configure` (configure
+           alone fails: it needs a result of install); the file is read back
            from the host (docker exec) and must hold the marker.
 
 Test bed: systemd containers named bench-* on the docker network
@@ -101,7 +102,9 @@ def ansible(args, log, check=True):
     seconds = time.monotonic() - start
     text = ANSI.sub("", Path(log).read_text(errors="replace"))
     if check and rc != 0:
-        tail = "\n".join(text.splitlines()[-25:])
+        lines = text.splitlines()
+        hits = [i for i, line in enumerate(lines) if line.startswith(("fatal:", "ERROR", "[ERROR]"))]
+        tail = "\n".join(lines[hits[0]:hits[0] + 12] if hits else lines[-25:])
         raise BenchError(f"ansible-playbook {' '.join(map(str, args))} failed (rc={rc}), log {log}:\n{tail}")
     return seconds, text, rc
 
@@ -228,7 +231,10 @@ class Bench:
     def dags(self):
         self.need_single()
         dags_yml = ROOT / "playbooks" / "dags.yml"
-        playbook, extra = ("dags.yml", []) if dags_yml.exists() else ("site.yml", ["--tags", "airflow_configure"])
+        # `--tags airflow_configure` alone fails: configure.yml reads __airflow_sync,
+        # which install.yml registers; so the fallback runs both tags.
+        playbook, extra = (("dags.yml", []) if dags_yml.exists()
+                           else ("site.yml", ["--tags", "airflow_install,airflow_configure"]))
         runs = []
         for i in range(self.args.runs):
             src = WORK / "dags-src" / f"run{i + 1}"
@@ -303,8 +309,10 @@ def table(results):
             continue
         unit = fig.get("unit", "s")
         runs = ", ".join(f"{v}" for v in fig["values"])
-        if key == "rerun":
-            runs += f" (changed: {', '.join(map(str, fig['changed']))})"
+        if key in ("rerun", "dags"):
+            runs += f" (changed: {', '.join(str(r['changed']) for r in fig['runs'])})"
+        if key == "dags":
+            runs += f" [{fig['playbook']}]"
         if key.startswith(("single", "cluster1", "cluster4")):
             runs += f" [{'/'.join(sorted({r['cache'] for r in fig['runs']}))} cache]"
         result = "-" if fig.get("target") is None else ("PASS" if fig["pass"] else "MISS")
