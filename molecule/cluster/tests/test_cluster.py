@@ -82,6 +82,26 @@ def test_api_servers_speak_https_that_every_airflow_host_trusts(api_hosts, hosts
         assert value == TLS_TRUST
 
 
+def test_hosts_without_index_install_from_the_wheelhouse(hosts, groups):
+    """airflow_install_from: wheelhouse. The workers' index URL points nowhere,
+    yet their venv matches the lock; and the wheelhouse alone (no index, no
+    cache) installs the whole lock into a new venv."""
+    for name in groups["airflow_worker"]:
+        host = hosts[name]
+        assert host.run("curl --silent --max-time 5 http://127.0.0.1:9/simple/").rc != 0, "the index should be unreachable"
+        assert host.run("cmp /opt/airflow/venv/installed.lock /opt/airflow/requirements.lock").rc == 0
+        wheelhouse = host.check_output("dirname $(ls /var/cache/airflow-wheelhouse/*/.complete)")
+        assert host.check_output("/opt/airflow/venv/bin/airflow version 2>/dev/null | tail -1") == "3.3.2"
+    probe = hosts[groups["airflow_worker"][0]].run(
+        "set -e; rm -rf /tmp/probe-venv; /opt/airflow/uv/bin/uv venv --quiet --python /usr/bin/python3 /tmp/probe-venv;"
+        " UV_INDEX_URL=http://127.0.0.1:9/simple /opt/airflow/uv/bin/uv pip sync --quiet --no-cache --offline --no-index"
+        f" --find-links {wheelhouse} --python /tmp/probe-venv/bin/python /opt/airflow/requirements.lock;"
+        " /tmp/probe-venv/bin/python -c 'import airflow, airflow.providers.celery; print(airflow.__version__)'; rm -rf /tmp/probe-venv"
+    )
+    assert probe.rc == 0, probe.stderr
+    assert probe.stdout.strip().splitlines()[-1] == "3.3.2"
+
+
 def test_queues_route_tasks_to_the_right_workers(api, groups):
     run, tis = api.run_dag("smoke_queues")
     assert run["state"] == "success", [(ti["task_id"], ti["state"]) for ti in tis]

@@ -7,8 +7,6 @@ and that no task changed anything (recap changed=0, airflow.cfg untouched).
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import subprocess
 import textwrap
@@ -17,7 +15,7 @@ from pathlib import Path
 import pytest
 import testinfra.utils.ansible_runner
 
-from airflow_testlib import INVENTORY, vault
+from airflow_testlib import INVENTORY, run_playbook, vault
 
 ROOT = Path(__file__).resolve().parents[3]
 testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY).get_hosts("airflow_api_server")
@@ -44,27 +42,24 @@ CASES = {
     "flower on the network without a login": ({"airflow_flower_host": "0.0.0.0"}, "airflow_flower_basic_auth"),
     "redis port out of range": ({"redis_port": 0}, "redis_port"),
     "not a boolean": ({"airflow_load_examples": "maybe"}, "airflow_load_examples"),
+    "TLS key without its certificate": (
+        {"airflow_api_tls": True, "airflow_api_tls_private_key": "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----"},
+        "airflow_api_tls_private_key",
+    ),
+    "TLS certificate that is not PEM": (
+        {"airflow_api_tls": True, "airflow_api_tls_certificate": "my-cert.crt", "airflow_api_tls_private_key": "my-key.key"},
+        "airflow_api_tls_certificate",
+    ),
+    "wheelhouse builder not in the inventory": (
+        {"airflow_install_from": "wheelhouse", "airflow_wheelhouse_builder": "no-such-host"},
+        "airflow_wheelhouse_builder",
+    ),
+    "unknown installer": ({"airflow_installer": "conda"}, "airflow_installer"),
 }
 
 
 def run_site(extra_vars: dict, inventory: str = INVENTORY, *options: str) -> subprocess.CompletedProcess:
-    env = dict(
-        os.environ,
-        ANSIBLE_ROLES_PATH=str(ROOT / "roles"),
-        ANSIBLE_NOCOLOR="1",
-        ANSIBLE_FORCE_COLOR="0",
-        ANSIBLE_GATHERING="explicit",
-        ANSIBLE_PIPELINING="true",
-    )
-    env.setdefault("ANSIBLE_VAULT_PASSWORD_FILE", str(ROOT / "molecule/shared/.vault_pass"))
-    return subprocess.run(
-        ["ansible-playbook", "-i", inventory, str(ROOT / "playbooks/site.yml"), "-e", json.dumps(extra_vars), *options],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-        check=False,
-    )
+    return run_playbook("playbooks/site.yml", extra_vars, *options, inventory=inventory)
 
 
 def assert_no_secret(output: str) -> None:

@@ -8,7 +8,10 @@ PostgreSQL and Redis inside the test "VMs".
 from __future__ import annotations
 
 import functools
+import json
 import os
+import re
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -22,6 +25,7 @@ from ansible.constants import DEFAULT_VAULT_ID_MATCH
 from ansible.parsing.vault import VaultLib, VaultSecret
 
 SHARED = Path(__file__).resolve().parent.parent
+ROOT = SHARED.parent.parent
 # molecule's inventory directory: its own hosts file plus the linked group
 # tree (molecule/shared/inventory/hosts.yml), group_vars and host_vars.
 # MOLECULE_INVENTORY_FILE alone lacks the parent group `airflow`.
@@ -44,6 +48,32 @@ def vault() -> dict:
     lib = VaultLib([(DEFAULT_VAULT_ID_MATCH, VaultSecret(password))])
     data = lib.decrypt((SHARED / "group_vars/all/vault.yml").read_bytes())
     return yaml.safe_load(data)
+
+
+def run_playbook(playbook: str, extra_vars: dict, *options: str, inventory: str | None = None) -> subprocess.CompletedProcess:
+    """ansible-playbook (a path relative to the repo) against the test VMs, as a user runs it."""
+    env = dict(
+        os.environ,
+        ANSIBLE_ROLES_PATH=str(ROOT / "roles"),
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_FORCE_COLOR="0",
+        ANSIBLE_GATHERING="explicit",
+        ANSIBLE_PIPELINING="true",
+    )
+    env.setdefault("ANSIBLE_VAULT_PASSWORD_FILE", str(SHARED / ".vault_pass"))
+    return subprocess.run(
+        ["ansible-playbook", "-i", inventory or INVENTORY, str(ROOT / playbook), "-e", json.dumps(extra_vars), *options],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+        check=False,
+    )
+
+
+def changed_count(result: subprocess.CompletedProcess) -> int:
+    """Sum of changed=N over the PLAY RECAP of a run."""
+    return sum(int(n) for n in re.findall(r"changed=(\d+)", result.stdout))
 
 
 def inventory_groups() -> dict[str, list[str]]:

@@ -1,0 +1,65 @@
+"""DAG deploys (playbooks/dags.yml, `make dags`): a changed DAG folder ships
+in one step, the new DAG gets parsed, nothing restarts, files removed on the
+controller go from the host, and an unchanged folder changes nothing."""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+import time
+
+import testinfra.utils.ansible_runner
+
+from airflow_testlib import INVENTORY, ROOT, changed_count, run_playbook
+
+testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY).get_hosts("airflow_api_server")
+
+DAG = textwrap.dedent(
+    """
+    from airflow.sdk import dag, task
+
+    @dag(dag_id="shipped_by_dags_playbook", schedule=None, catchup=False)
+    def shipped():
+        @task
+        def hello():
+            return "hello"
+
+        hello()
+
+    shipped()
+    """
+)
+UNITS = ["airflow-api-server", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer", "airflow-worker"]
+
+
+def main_pids(host) -> dict[str, str]:
+    return {unit: host.check_output(f"systemctl show --property MainPID --value {unit}") for unit in UNITS}
+
+
+def test_dag_change_ships_without_restart(host, api, tmp_path):
+    src = tmp_path / "dags"
+    shutil.copytree(ROOT / "dags", src)
+    (src / "shipped.py").write_text(DAG)
+    pids = main_pids(host)
+
+    start = time.monotonic()
+    shipped = run_playbook("playbooks/dags.yml", {"airflow_dags_src": f"{src}/"})
+    took = time.monotonic() - start
+    print(f"\ndags.yml with one new DAG file: {took:.1f} s, changed={changed_count(shipped)}")
+    try:
+        assert shipped.returncode == 0, shipped.stdout[-3000:]
+        assert changed_count(shipped) > 0
+        dag = host.file("/var/lib/airflow/dags/shipped.py")
+        assert dag.exists and dag.content_string == DAG
+        assert (dag.user, dag.group, dag.mode) == ("root", "airflow", 0o640)
+        assert api.wait_for_dag("shipped_by_dags_playbook")["dag_id"] == "shipped_by_dags_playbook"
+        assert main_pids(host) == pids, "a DAG change restarted a component"
+
+        again = run_playbook("playbooks/dags.yml", {"airflow_dags_src": f"{src}/"})
+        assert again.returncode == 0 and changed_count(again) == 0, again.stdout[-3000:]
+    finally:
+        restored = run_playbook("playbooks/dags.yml", {})
+    assert restored.returncode == 0, restored.stdout[-3000:]
+    assert not host.file("/var/lib/airflow/dags/shipped.py").exists
+    assert host.file("/var/lib/airflow/dags/smoke_celery.py").exists
+    assert main_pids(host) == pids

@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""Pack a controller folder for tasks/sync.yml: a deterministic tar.
+
+Same content -> same bytes, on any controller: names sorted, no timestamps,
+owners or umask (files 0640, folders 0750), symlinks followed, __pycache__,
+*.pyc and .git left out. The archive is named after its SHA-1 in the temp
+folder, so hosts compare one short ID instead of every file, and parallel
+forks packing the same folder write the same file (atomic rename).
+
+usage: pack.py FOLDER   ->  prints {"id": "<sha1>", "path": "<archive>"}
+"""
+
+import hashlib
+import io
+import json
+import os
+import sys
+import tarfile
+import tempfile
+
+SKIP_DIRS = {"__pycache__", ".git"}
+
+
+def entries(src):
+    for root, dirs, files in os.walk(src, followlinks=True):
+        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS)
+        rel = os.path.relpath(root, src)
+        for name in dirs:
+            yield os.path.normpath(os.path.join(rel, name)), None
+        for name in sorted(files):
+            if not name.endswith(".pyc"):
+                yield os.path.normpath(os.path.join(rel, name)), os.path.join(root, name)
+
+
+def pack(src):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for arcname, path in entries(src):
+            info = tarfile.TarInfo(arcname)
+            info.mtime = 0
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            if path is None:
+                info.type, info.mode = tarfile.DIRTYPE, 0o750
+                tar.addfile(info)
+            else:
+                with open(path, "rb") as f:
+                    data = f.read()
+                info.size, info.mode = len(data), 0o640
+                tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def main():
+    src = sys.argv[1]
+    if not os.path.isdir(src):
+        sys.exit(f"{src} is not a folder")
+    data = pack(src)
+    digest = hashlib.sha1(data).hexdigest()
+    path = os.path.join(tempfile.gettempdir(), f"airflow-sync-{digest}.tar")
+    if not os.path.exists(path):
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path))
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    print(json.dumps({"id": digest, "path": path}))
+
+
+if __name__ == "__main__":
+    main()
