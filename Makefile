@@ -2,6 +2,7 @@
 #   make up                      local systemd "VM" container with the whole stack
 #   make bootstrap ENV=<env>     generate the vault of inventories/<env> (once)
 #   make deploy ENV=<env>        ansible-playbook -i inventories/<env> playbooks/site.yml
+#   make dags ENV=<env>          ship only dags/ and plugins/ (playbooks/dags.yml)
 #   make test                    lint + every molecule scenario (what CI runs)
 # `make help` lists every target.
 
@@ -22,7 +23,7 @@ export ANSIBLE_FORCE_COLOR ?= true
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 PLAYBOOK := $(BIN)/ansible-playbook -i $(INVENTORY) --vault-password-file $(INVENTORY)/.vault_pass
 
-.PHONY: help build venv docker image bootstrap up deploy check down start reset logs lint test bench clean
+.PHONY: help build venv docker image bootstrap up deploy dags check down start reset logs lint test bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -53,6 +54,9 @@ up: image bootstrap ## local: start the VM container, deploy everything, wait un
 
 deploy: build ## deploy inventories/$(ENV) (real VMs): playbooks/site.yml
 	$(PLAYBOOK) playbooks/site.yml $(ARGS)
+
+dags: build ## ship only the dags/ and plugins/ folders to inventories/$(ENV) (seconds)
+	$(PLAYBOOK) playbooks/dags.yml $(ARGS)
 
 check: build ## dry run with diffs against inventories/$(ENV)
 	$(PLAYBOOK) playbooks/site.yml --check --diff $(ARGS)

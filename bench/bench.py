@@ -10,9 +10,11 @@ Figures, each the median of --runs N runs (every run is kept in the JSON):
            runs. --keep-cache skips the cold run and keeps the caches.
   rerun    site.yml again on the deployed single node: seconds and the sum
            of `changed=` over the PLAY RECAP (failed=0 is required).
-  cluster  fresh cluster deploy (container creation included): a data host
-           (postgresql, redis), a core host (api-server, scheduler,
-           dag-processor, triggerer) and 1 or 4 worker hosts; ratio 4/1.
+  cluster  fresh cluster deploy: `playbooks/site.yml` on new containers (their
+           creation, one after another by the test bed, is recorded apart as
+           testbed_seconds): a data host (postgresql, redis), a core host
+           (api-server, scheduler, dag-processor, triggerer) and 1 or 4
+           worker hosts; ratio 4/1.
   dags     one DAG file changed (bench_dag_change.py with a new marker in a
            temp copy of dags/, passed as -e airflow_dags_src=<dir>/) and
            shipped with playbooks/dags.yml if it exists, else with
@@ -41,6 +43,7 @@ import statistics
 import subprocess
 import sys
 import time
+import traceback
 import uuid
 from pathlib import Path
 
@@ -186,11 +189,11 @@ def fresh_deploy(layout, name):
     return run
 
 
-def figure(runs, target, unit="s", **extra):
-    values = [r["seconds"] for r in runs]
+def figure(runs, target, unit="s", key="seconds", **extra):
+    values = [r[key] for r in runs]
     median = statistics.median_low(values)
     return {"median": median, "runs": runs, "values": values, "target": target,
-            "pass": median <= target, "unit": unit, **extra}
+            "pass": None if target is None else median <= target, "unit": unit, **extra}
 
 
 class Bench:
@@ -261,13 +264,15 @@ class Bench:
         for i in range(self.args.runs):
             for layout in by:  # interleaved: load changes hit both alike
                 by[layout].append(fresh_deploy(layout, f"{layout}-{i + 1}"))
-                print(f"{layout} {i + 1}: {by[layout][-1]['seconds']} s ({by[layout][-1]['cache']})")
+                run = by[layout][-1]
+                print(f"{layout} {i + 1}: site.yml {run['deploy_seconds']} s, containers {run['testbed_seconds']} s"
+                      f" ({run['cache']})")
         cleanup()
-        c1, c4 = (figure(by[k], None) for k in by)
+        c1, c4 = (figure(by[k], None, key="deploy_seconds") for k in by)
         ratio = round(c4["median"] / c1["median"], 2)
         self.results.update(cluster1=c1, cluster4=c4, cluster_ratio={
             "median": ratio, "target": TARGETS["cluster_ratio"], "pass": ratio <= TARGETS["cluster_ratio"],
-            "unit": "x", "values": [round(b["seconds"] / a["seconds"], 2)
+            "unit": "x", "values": [round(b["deploy_seconds"] / a["deploy_seconds"], 2)
                                     for a, b in zip(by["cluster1"], by["cluster4"])]})
 
 
@@ -295,8 +300,8 @@ def machine():
 LABELS = [("single_cold", "fresh single-node deploy, cold cache", "<= 150 s"),
           ("single_warm", "fresh single-node deploy, warm cache", "<= 90 s"),
           ("rerun", "site.yml re-run, same node (changed)", "<= 15 s, changed=0"),
-          ("cluster1", "cluster deploy, 1 worker host", "-"),
-          ("cluster4", "cluster deploy, 4 worker hosts", "-"),
+          ("cluster1", "cluster deploy (site.yml), 1 worker host", "-"),
+          ("cluster4", "cluster deploy (site.yml), 4 worker hosts", "-"),
           ("cluster_ratio", "cluster ratio 4 workers / 1 worker", "<= 1.3"),
           ("dags", "DAG change shipped (verified on host)", "<= 10 s")]
 
@@ -341,6 +346,9 @@ def main():
             getattr(bench, name)()
     except (BenchError, KeyboardInterrupt) as exc:
         error = str(exc) or type(exc).__name__
+    except Exception as exc:  # a bug here: still clean up and keep what was measured
+        traceback.print_exc()
+        error = f"{type(exc).__name__}: {exc}"
     finally:
         cleanup()
     report = {"machine": machine(), "runs": args.runs, "figures": only, "results": bench.results}
