@@ -17,9 +17,7 @@ Figures, each the median of --runs N runs (every run is kept in the JSON):
            worker hosts; ratio 4/1.
   dags     one DAG file changed (bench_dag_change.py with a new marker in a
            temp copy of dags/, passed as -e airflow_dags_src=<dir>/) and
-           shipped with playbooks/dags.yml if it exists, else with
-           `site.yml --tags airflow_install,airflow_configure` (configure
-           alone fails: it needs a result of install); the file is read back
+           shipped with playbooks/dags.yml (`make dags`); the file is read back
            from the host (docker exec) and must hold the marker.
 
 Test bed: systemd containers named bench-* on the docker network
@@ -233,11 +231,6 @@ class Bench:
 
     def dags(self):
         self.need_single()
-        dags_yml = ROOT / "playbooks" / "dags.yml"
-        # `--tags airflow_configure` alone fails: configure.yml reads __airflow_sync,
-        # which install.yml registers; so the fallback runs both tags.
-        playbook, extra = (("dags.yml", []) if dags_yml.exists()
-                           else ("site.yml", ["--tags", "airflow_install,airflow_configure"]))
         runs = []
         for i in range(self.args.runs):
             src = WORK / "dags-src" / f"run{i + 1}"
@@ -249,7 +242,7 @@ class Bench:
                 f'@dag(schedule=None, start_date=pendulum.datetime(2024, 1, 1), catchup=False)\n'
                 f'def bench_dag_change():\n    @task\n    def noop():\n        return "{marker}"\n\n'
                 f'    noop()\n\n\nbench_dag_change()\n')
-            run = deploy("single", playbook, f"dags{i + 1}", [*extra, "-e", f"airflow_dags_src={src}/"])
+            run = deploy("single", "dags.yml", f"dags{i + 1}", ["-e", f"airflow_dags_src={src}/"])
             shipped = subprocess.run(["docker", "exec", "bench-single", "cat", f"{DAGS_FOLDER}/{DAG_FILE}"],
                                      capture_output=True, text=True).stdout
             if marker not in shipped:
@@ -257,7 +250,7 @@ class Bench:
             run["verified"] = True
             runs.append(run)
             print(f"dags {i + 1}: {run['seconds']} s, changed={run['changed']}, file verified on host")
-        self.results["dags"] = figure(runs, TARGETS["dags"], playbook=" ".join([playbook, *extra]))
+        self.results["dags"] = figure(runs, TARGETS["dags"], playbook="dags.yml")
 
     def cluster(self):
         by = {"cluster1": [], "cluster4": []}
