@@ -1,0 +1,38 @@
+"""Drift: a re-run reads each role's state in one call and skips what already
+matches, so it must still see and put right what someone changed by hand:
+a file's content, mode or owner, a directory's mode."""
+
+from __future__ import annotations
+
+import testinfra.utils.ansible_runner
+
+from airflow_testlib import INVENTORY, changed_count, run_playbook
+
+testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY).get_hosts("airflow_api_server")
+
+UNIT = "/etc/systemd/system/airflow-triggerer.service"
+CLI = "/usr/local/bin/airflow"
+DAGS = "/var/lib/airflow/dags"
+HBA = "/etc/postgresql/15/main/pg_hba.conf"
+
+
+def test_hand_made_changes_are_put_right(host):
+    unit_before = host.file(UNIT).content_string
+    with host.sudo():
+        host.run_test(f"echo '# edited by hand' >> {UNIT}")
+        host.run_test(f"chmod 0700 {CLI}")
+        host.run_test(f"chmod 0777 {DAGS}")
+        host.run_test(f"chown root {HBA}")
+
+    fixed = run_playbook("playbooks/site.yml", {})
+    assert fixed.returncode == 0, fixed.stdout[-3000:]
+    assert changed_count(fixed) > 0
+
+    assert host.file(UNIT).content_string == unit_before
+    assert host.file(CLI).mode == 0o755
+    assert host.file(DAGS).mode == 0o750
+    assert host.file(HBA).user == "postgres"
+    assert host.service("airflow-triggerer").is_running
+
+    again = run_playbook("playbooks/site.yml", {})
+    assert again.returncode == 0 and changed_count(again) == 0, again.stdout[-3000:]
