@@ -287,7 +287,10 @@ def machine():
             "ram_gib": round(int(mem[1]) / 2**20, 1) if mem else None, "kernel": platform.release(),
             "docker": sh("docker", "version", "--format", "{{.Server.Version}}"),
             "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-            "git_commit": sh("git", "rev-parse", "HEAD"), "git_dirty": bool(sh("git", "status", "--porcelain"))}
+            "git_commit": sh("git", "rev-parse", "HEAD"), "git_dirty": bool(sh("git", "status", "--porcelain")),
+            # its apt lists date from the build: older than the roles' apt
+            # cache_valid_time (1 h), each fresh host runs `apt-get update` first
+            "image_created": sh("docker", "image", "inspect", "--format", "{{.Created}}", "airflow-vm:bookworm")}
 
 
 LABELS = [("single_cold", "fresh single-node deploy, cold cache", "<= 150 s"),
