@@ -3,6 +3,8 @@
 #   make bootstrap ENV=<env>     generate the vault of inventories/<env> (once)
 #   make deploy ENV=<env>        ansible-playbook -i inventories/<env> playbooks/site.yml
 #   make dags ENV=<env>          ship only dags/ and plugins/ (playbooks/dags.yml)
+#   make rollback ENV=<env>      back to the previous release (CONFIRM=yes to restore the DB)
+#   make backup ENV=<env>        pg_dump of the metadata database on its host
 #   make test                    lint + every molecule scenario (what CI runs)
 # `make help` lists every target.
 
@@ -23,7 +25,7 @@ export ANSIBLE_FORCE_COLOR ?= true
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 PLAYBOOK := $(BIN)/ansible-playbook -i $(INVENTORY) --vault-password-file $(INVENTORY)/.vault_pass
 
-.PHONY: help build venv docker image bootstrap up deploy dags check down start reset logs lint test bench clean
+.PHONY: help build venv docker image bootstrap up deploy dags rollback backup check down start reset logs lint test bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -58,6 +60,12 @@ deploy: build ## deploy inventories/$(ENV) (real VMs): playbooks/site.yml
 dags: build ## ship only the dags/ and plugins/ folders to inventories/$(ENV) (seconds)
 	$(PLAYBOOK) playbooks/dags.yml $(ARGS)
 
+rollback: build ## back to the previous release on every host (CONFIRM=yes when the DB must be restored)
+	$(PLAYBOOK) playbooks/rollback.yml -e rollback_confirm=$(CONFIRM) $(ARGS)
+
+backup: build ## pg_dump of the metadata database, kept on its host (postgresql_backup_dir)
+	$(PLAYBOOK) playbooks/backup.yml $(ARGS)
+
 check: build ## dry run with diffs against inventories/$(ENV)
 	$(PLAYBOOK) playbooks/site.yml --check --diff $(ARGS)
 
@@ -80,6 +88,7 @@ lint: build ## yamllint + ansible-lint (production profile)
 
 test: lint image ## lint + every molecule scenario (create, converge, idempotence, verify, destroy)
 	$(BIN)/ansible-playbook -i localhost, playbooks/bootstrap.yml -e bootstrap_dir=$(CURDIR)/molecule/shared
+	molecule/shared/ensure-browser.sh
 	for s in $(or $(SCENARIO),$(SCENARIOS)); do \
 	  ANSIBLE_VAULT_PASSWORD_FILE=$(CURDIR)/molecule/shared/.vault_pass \
 	  $(BIN)/molecule --base-config molecule/shared/base.yml test -s $$s; done

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+import re
 import time
 
 import pytest
 import requests
 
-from airflow_testlib import TLS_TRUST, COMPONENT_UNITS, AirflowAPI, address, api_url, host_of, http_get, tls_trust
+from airflow_testlib import ROOT, TLS_TRUST, COMPONENT_UNITS, AirflowAPI, address, api_url, host_of, http_get, tls_trust
 
 
 @pytest.fixture(scope="module")
@@ -82,24 +85,35 @@ def test_api_servers_speak_https_that_every_airflow_host_trusts(api_hosts, hosts
         assert value == TLS_TRUST
 
 
-def test_hosts_without_index_install_from_the_wheelhouse(hosts, groups):
-    """airflow_install_from: wheelhouse. The workers' index URL points nowhere,
-    yet their venv matches the lock; and the wheelhouse alone (no index, no
-    cache) installs the whole lock into a new venv."""
+def test_every_host_runs_the_one_shipped_release(hosts, groups):
+    """The release is built once and shipped: every Airflow host's current
+    release has the same name, is whole (.complete), holds the committed lock
+    and runs Airflow 3.3.2. The workers' index URL points nowhere, so they got
+    it without any index: no uv (cache) of their own."""
+    version = os.environ["EXPECTED_AIRFLOW_VERSION"]
+    releases = {}
+    for name in groups["airflow"]:
+        host = hosts[name]
+        release = host.check_output("readlink /opt/airflow/current")
+        assert release.startswith("releases/"), f"{name}: current -> {release}"
+        releases[name] = release
+        assert host.file(f"/opt/airflow/{release}/.complete").exists, f"{name}: {release} not marked complete"
+        assert host.check_output("/opt/airflow/current/bin/airflow version 2>/dev/null | tail -1") == version
+    assert len(set(releases.values())) == 1, f"hosts run different releases: {releases}"
+    release = next(iter(releases.values()))
+    minor = re.fullmatch(rf"releases/{re.escape(version)}-py(\d+\.\d+)-[0-9a-f]{{12}}", release)
+    assert minor, f"release name {release} is not <version>-py<X.Y>-<12 hex of the lock's SHA-1>"
+    lock = ROOT / "roles/airflow/files/locks" / f"airflow-{version}-py{minor.group(1)}.txt"
+    digest = hashlib.sha1(lock.read_bytes()).hexdigest()
+    assert release.endswith(digest[:12]), f"{release} is not named after {lock.name} ({digest[:12]})"
+    for name in groups["airflow"]:
+        on_host = hosts[name].check_output("sha1sum < /opt/airflow/current/requirements.lock | cut -c1-40")
+        assert on_host == digest, f"{name}: requirements.lock differs from {lock.name}"
     for name in groups["airflow_worker"]:
         host = hosts[name]
         assert host.run("curl --silent --max-time 5 http://127.0.0.1:9/simple/").rc != 0, "the index should be unreachable"
-        assert host.run("cmp /opt/airflow/venv/installed.lock /opt/airflow/requirements.lock").rc == 0
-        wheelhouse = host.check_output("dirname $(ls /var/cache/airflow-wheelhouse/*/.complete)")
-        assert host.check_output("/opt/airflow/venv/bin/airflow version 2>/dev/null | tail -1") == "3.3.2"
-    probe = hosts[groups["airflow_worker"][0]].run(
-        "set -e; rm -rf /tmp/probe-venv; /opt/airflow/uv/bin/uv venv --quiet --python /usr/bin/python3 /tmp/probe-venv;"
-        " UV_INDEX_URL=http://127.0.0.1:9/simple /opt/airflow/uv/bin/uv pip sync --quiet --no-cache --offline --no-index"
-        f" --find-links {wheelhouse} --python /tmp/probe-venv/bin/python /opt/airflow/requirements.lock;"
-        " /tmp/probe-venv/bin/python -c 'import airflow, airflow.providers.celery; print(airflow.__version__)'; rm -rf /tmp/probe-venv"
-    )
-    assert probe.rc == 0, probe.stderr
-    assert probe.stdout.strip().splitlines()[-1] == "3.3.2"
+        assert not host.file("/var/cache/airflow-uv").exists, f"{name} has a uv cache: it installed packages itself"
+        assert not host.file("/opt/airflow/uv").exists, f"{name} has its own uv: it built a release itself"
 
 
 def test_queues_route_tasks_to_the_right_workers(api, groups):
@@ -217,8 +231,8 @@ def test_outsider_needs_the_redis_password(hosts, groups):
     assert "NOAUTH" in out.stdout + out.stderr
 
 
-# The workers' venv has psycopg2 and redis: probe from there, as Airflow does.
-_python = "/opt/airflow/venv/bin/python"
+# The workers' current release has psycopg2 and redis: probe from there, as Airflow does.
+_python = "/opt/airflow/current/bin/python"
 
 
 def _redis_probe(address_: str, password: str | None) -> str:

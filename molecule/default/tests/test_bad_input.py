@@ -19,6 +19,7 @@ from airflow_testlib import INVENTORY, run_playbook, vault
 
 ROOT = Path(__file__).resolve().parents[3]
 testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY).get_hosts("airflow_api_server")
+CFG = "/etc/airflow/airflow.cfg"
 
 CASES = {
     "missing vault secret": ({"vault_airflow_jwt_secret": ""}, "airflow_jwt_secret"),
@@ -50,11 +51,11 @@ CASES = {
         {"airflow_api_tls": True, "airflow_api_tls_certificate": "my-cert.crt", "airflow_api_tls_private_key": "my-key.key"},
         "airflow_api_tls_certificate",
     ),
-    "wheelhouse builder not in the inventory": (
-        {"airflow_install_from": "wheelhouse", "airflow_wheelhouse_builder": "no-such-host"},
-        "airflow_wheelhouse_builder",
-    ),
+    "release builder not an airflow host": ({"airflow_release_builder": "no-such-host"}, "airflow_release_builder"),
+    "no release kept": ({"airflow_releases_keep": 0}, "airflow_releases_keep"),
     "unknown installer": ({"airflow_installer": "conda"}, "airflow_installer"),
+    "empty admin username": ({"airflow_admin_username": ""}, "airflow_admin_username"),
+    "queue name with a comma": ({"airflow_worker_queues": ["a,b"]}, "airflow_worker_queues"),
 }
 
 
@@ -79,9 +80,9 @@ def assert_refused(result: subprocess.CompletedProcess, variable: str) -> None:
 @pytest.mark.parametrize("case", list(CASES))
 def test_bad_input_is_refused_before_any_change(host, case):
     extra_vars, variable = CASES[case]
-    before = host.file("/etc/airflow/airflow.cfg").mtime
+    before = host.file(CFG).mtime, host.check_output(f"sha1sum {CFG}")
     assert_refused(run_site(extra_vars), variable)
-    assert host.file("/etc/airflow/airflow.cfg").mtime == before
+    assert (host.file(CFG).mtime, host.check_output(f"sha1sum {CFG}")) == before, "airflow.cfg changed"
 
 
 def test_workers_without_an_api_server_are_refused(host, tmp_path):

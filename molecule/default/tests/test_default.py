@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 
@@ -9,11 +11,13 @@ import pytest
 import requests
 import testinfra.utils.ansible_runner
 
-from airflow_testlib import COMPONENT_UNITS, INVENTORY, address, api_url, http_get
+from airflow_testlib import COMPONENT_UNITS, INVENTORY, ROOT, address, api_url, http_get
 
 testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY).get_hosts("all")
 
 UNITS = [*COMPONENT_UNITS.values(), "postgresql@15-main", "redis-server"]
+INSTALL_ROOT = "/opt/airflow"
+CURRENT = f"{INSTALL_ROOT}/current"
 
 
 @pytest.mark.parametrize("unit", UNITS)
@@ -132,8 +136,8 @@ def test_monitor_health_all_healthy(api):
 
 
 def test_running_version_is_the_locked_one(api, host):
-    """The api-server runs the Airflow version of the lock the venv was synced to."""
-    lock = host.file("/opt/airflow/venv/installed.lock").content_string
+    """The api-server runs the Airflow version of the lock of the current release."""
+    lock = host.file(f"{CURRENT}/requirements.lock").content_string
     locked = re.search(r"^apache-airflow==([^\s]+)", lock, re.MULTILINE).group(1)
     assert api.get("/api/v2/version").json()["version"] == locked
     assert locked == os.environ["EXPECTED_AIRFLOW_VERSION"]
@@ -166,3 +170,46 @@ def test_unit_sandbox_exposure_at_most_5(host, unit):
     score = float(re.search(r"exposure level for .*: ([0-9.]+)", out).group(1))
     print(f"{unit}: exposure {score}")
     assert score <= 5.0, out
+
+
+def expected_release(host) -> tuple[str, str]:
+    """(release id, SHA-1 of the committed lock) that this host must run:
+    <airflow_version>-py<X.Y>-<first 12 hex of the lock's SHA-1>."""
+    version = os.environ["EXPECTED_AIRFLOW_VERSION"]
+    minor = host.check_output("python3 -c 'import sys; print(\"%d.%d\" % sys.version_info[:2])'")
+    lock = ROOT / "roles/airflow/files/locks" / f"airflow-{version}-py{minor}.txt"
+    digest = hashlib.sha1(lock.read_bytes()).hexdigest()
+    return f"{version}-py{minor}-{digest[:12]}", digest
+
+
+def test_current_release_is_whole_and_locked(host):
+    """/opt/airflow/current -> releases/<id> (relative), the release is whole
+    (.complete), holds the committed lock, and the old single venv is gone."""
+    release, digest = expected_release(host)
+    assert host.check_output(f"readlink {CURRENT}") == f"releases/{release}"
+    assert host.file(f"{INSTALL_ROOT}/releases/{release}/.complete").exists, f"release {release} not marked complete"
+    assert host.check_output(f"sha1sum < {CURRENT}/requirements.lock | cut -c1-40") == digest
+    for gone in ("venv", "requirements.lock"):
+        assert not host.file(f"{INSTALL_ROOT}/{gone}").exists, f"{INSTALL_ROOT}/{gone} is still there"
+    switch = host.file(f"{INSTALL_ROOT}/switch.json")
+    if switch.exists:
+        record = json.loads(switch.content_string)
+        assert record["to"] == release and record["to_version"] == os.environ["EXPECTED_AIRFLOW_VERSION"], record
+
+
+def test_no_restart_pending_after_a_deploy(host):
+    """Restart markers go once their component is healthy again."""
+    assert host.check_output(f"ls -A {INSTALL_ROOT}/restart-pending 2>/dev/null || true") == ""
+
+
+@pytest.mark.parametrize("unit", list(COMPONENT_UNITS.values()))
+def test_units_run_the_current_release(host, unit):
+    """Each unit starts the current release's airflow, with that release's bin
+    first on PATH (python, pip, uv of the release: what task virtualenvs use)."""
+    exec_start = host.check_output(f"systemctl show -p ExecStart --value {unit}")
+    argv = re.search(r"argv\[\]=(\S+)", exec_start)
+    assert argv and argv.group(1) == f"{CURRENT}/bin/airflow", exec_start
+    pid = host.check_output(f"systemctl show -p MainPID --value {unit}")
+    environ = host.check_output(f"tr '\\0' '\\n' < /proc/{pid}/environ")
+    path = next((line[5:] for line in environ.splitlines() if line.startswith("PATH=")), "")
+    assert path.split(":")[0] == f"{CURRENT}/bin", f"{unit} PATH={path}"

@@ -42,7 +42,7 @@ def healthy(host, unit: str) -> bool:
         name = host.check_output("hostname")
         return host.run(
             "runuser -u airflow -- env AIRFLOW_HOME=/var/lib/airflow AIRFLOW_CONFIG=/etc/airflow/airflow.cfg "
-            "/opt/airflow/venv/bin/celery --app airflow.providers.celery.executors.celery_executor.app "
+            "/opt/airflow/current/bin/celery --app airflow.providers.celery.executors.celery_executor.app "
             f"inspect ping --timeout 5 --destination celery@{name}"
         ).rc == 0
     job = {"airflow-dag-processor": "DagProcessorJob", "airflow-triggerer": "TriggererJob"}[unit]

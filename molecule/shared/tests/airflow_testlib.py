@@ -212,3 +212,239 @@ def api_hosts(groups) -> list:
 def api(api_hosts, secrets) -> AirflowAPI:
     """Client of the first api-server, logged in as the admin from the vault."""
     return AirflowAPI(api_url(api_hosts[0]), "admin", secrets["vault_airflow_admin_password"])
+
+
+# --- Day-2 helpers: upgrades, rolling restarts, rollback, the UI (molecule/upgrade) ---
+
+AIRFLOW_INSTALL_ROOT = "/opt/airflow"
+CHROMIUM = "/usr/bin/chromium"  # Debian's chromium (molecule/shared/ensure-browser.sh)
+
+
+def wait_until(check, timeout: float, what: str, interval: float = 2) -> float:
+    """Poll check() until it returns true; return the seconds it took. Errors
+    of a service that is (re)starting count as "not yet"."""
+    start = time.monotonic()
+    while True:
+        try:
+            if check():
+                return time.monotonic() - start
+        except (requests.RequestException, ValueError, KeyError, AssertionError):
+            pass
+        assert time.monotonic() - start < timeout, f"{what}: not within {timeout} s"
+        time.sleep(interval)
+
+
+def api_healthy(base_url: str, timeout: float = 0.9) -> bool:
+    """An api-server that serves: /api/v2/monitor/health answers 200 and its
+    metadatabase is healthy."""
+    try:
+        resp = http_get(f"{base_url}/api/v2/monitor/health", timeout=timeout)
+        return resp.status_code == 200 and resp.json()["metadatabase"]["status"] == "healthy"
+    except (requests.RequestException, ValueError, KeyError, TypeError):
+        return False
+
+
+class HealthProbe:
+    """Probes every api-server's health once a second in a background thread
+    while a playbook runs (a context manager); counts the seconds in which
+    none of them was healthy. Stops by itself after max_seconds."""
+
+    def __init__(self, base_urls: list[str], interval: float = 1.0, max_seconds: float = 1800):
+        import threading
+
+        tls_trust()  # resolved here: the probe thread must not call testinfra
+        self.base_urls = list(base_urls)
+        self.interval = interval
+        self.max_seconds = max_seconds
+        # one entry per second: {url: healthy}
+        self.samples: list[dict[str, bool]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="api-health-probe", daemon=True)
+
+    def _probe_all(self, pool) -> dict[str, bool]:
+        futures = {url: pool.submit(api_healthy, url, self.interval * 0.9) for url in self.base_urls}
+        return {url: future.result() for url, future in futures.items()}
+
+    def _run(self) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        start = time.monotonic()
+        with ThreadPoolExecutor(max_workers=len(self.base_urls)) as pool:
+            while not self._stop.is_set() and time.monotonic() - start < self.max_seconds:
+                result = self._probe_all(pool)
+                # a probe that overran its second stands for the seconds it took
+                due = int((time.monotonic() - start) / self.interval) + 1
+                while len(self.samples) < due:
+                    self.samples.append(result)
+                self._stop.wait(max(0.0, start + len(self.samples) * self.interval - time.monotonic()))
+
+    def __enter__(self) -> "HealthProbe":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    @property
+    def gap_seconds(self) -> int:
+        """Seconds in which no api-server was healthy."""
+        return sum(1 for sample in self.samples if not any(sample.values()))
+
+    @property
+    def longest_gap(self) -> int:
+        longest = current = 0
+        for sample in self.samples:
+            current = 0 if any(sample.values()) else current + 1
+            longest = max(longest, current)
+        return longest
+
+    def timeline(self) -> str:
+        """One character per second: '.' all healthy, digit = how many were
+        down (some up), 'X' none healthy."""
+        chars = []
+        for sample in self.samples:
+            down = sum(1 for ok in sample.values() if not ok)
+            chars.append("." if down == 0 else "X" if down == len(sample) else str(down))
+        return "".join(chars)
+
+    def summary(self) -> str:
+        return (
+            f"{len(self.samples)} s probed, {self.gap_seconds} s without a healthy api-server "
+            f"(longest {self.longest_gap} s): {self.timeline()}"
+        )
+
+
+def host_monotonic(host) -> float:
+    """CLOCK_MONOTONIC of a test VM (the clock of systemd's *TimestampMonotonic), in seconds."""
+    return float(host.check_output("python3 -c 'import time; print(time.monotonic())'"))
+
+
+def unit_active_since(host, unit: str) -> float:
+    """When unit last entered `active` (CLOCK_MONOTONIC seconds); 0 if never."""
+    return int(host.check_output(f"systemctl show -p ActiveEnterTimestampMonotonic --value {unit}") or 0) / 1e6
+
+
+def host_units(name: str, groups: dict[str, list[str]]) -> list[str]:
+    """The Airflow component units that the inventory puts on host `name`."""
+    return [unit for group, unit in COMPONENT_UNITS.items() if name in groups.get(group, [])]
+
+
+def switch_info(host) -> dict:
+    """/opt/airflow/switch.json: what the last release switch on host did."""
+    return json.loads(host.check_output(f"cat {AIRFLOW_INSTALL_ROOT}/switch.json"))
+
+
+def release_of(host, link: str = "current") -> str:
+    """The release id that /opt/airflow/<link> points at ("" when missing)."""
+    return host.run(f"readlink -f {AIRFLOW_INSTALL_ROOT}/{link}").stdout.strip().rsplit("/", 1)[-1]
+
+
+def api_version(base_url: str) -> str:
+    resp = http_get(f"{base_url}/api/v2/version")
+    assert resp.status_code == 200, f"{base_url}/api/v2/version answered {resp.status_code}"
+    return resp.json()["version"]
+
+
+def playbook_tail(result: subprocess.CompletedProcess, lines: int = 60) -> str:
+    """The end of a playbook's output, for an assertion message."""
+    return "\n".join((result.stdout + result.stderr).splitlines()[-lines:])
+
+
+def changed_tasks(result: subprocess.CompletedProcess) -> list[str]:
+    """'TASK name -> host' for each result a run reported as changed."""
+    found, task = [], None
+    for line in result.stdout.splitlines():
+        if line.startswith("TASK ["):
+            task = line[len("TASK [") :].split("]", 1)[0]
+        elif line.startswith("changed: ["):
+            found.append(f"{task} -> {line[len('changed: [') :].split(']', 1)[0]}")
+    return found
+
+
+def cli_json(host, command: str):
+    """Run `airflow <command> -o json` through the deployed CLI wrapper
+    (/usr/local/bin/airflow) and parse the JSON it prints (log lines skipped)."""
+    out = host.run(f"/usr/local/bin/airflow {command} -o json")
+    assert out.rc == 0, f"airflow {command}: rc {out.rc}\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}"
+    lines = out.stdout.splitlines()
+    for index, line in enumerate(lines):
+        if line.lstrip().startswith(("[", "{")):
+            try:
+                return json.loads("\n".join(lines[index:]))
+            except ValueError:
+                continue
+    raise AssertionError(f"no JSON in the output of airflow {command}: {out.stdout[-2000:]}")
+
+
+def browser_dag_list(
+    base_url: str,
+    username: str,
+    password: str,
+    expect: tuple[str, ...] = (),
+    screenshot: str | None = None,
+    timeout: float = 90,
+) -> list[str]:
+    """Log in through the UI in a real headless browser (PyPI's playwright
+    driving Debian's chromium), open /dags and return the DAG ids it shows,
+    once every id in `expect` (or, without `expect`, any DAG) is there.
+    Saves a screenshot (default: molecule's ephemeral directory, else /tmp)
+    whether it worked or not."""
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    from playwright.sync_api import sync_playwright
+
+    base_url = base_url.rstrip("/")
+    if screenshot is None:
+        where = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", tempfile.gettempdir()))
+        screenshot = str(where / f"ui-dags-{re.sub(r'[^A-Za-z0-9]+', '_', base_url)}-{int(time.time())}.png")
+    dag_links = """() => [...new Set(Array.from(document.querySelectorAll('a[href]'))
+        .map(a => new URL(a.href, document.baseURI).pathname.match(/^\\/dags\\/([^\\/]+)\\/?$/))
+        .filter(m => m).map(m => decodeURIComponent(m[1])))]"""
+    ms = timeout * 1000
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"], timeout=ms)
+        try:
+            page = browser.new_context(ignore_https_errors=bool(tls_trust())).new_page()
+            page.set_default_timeout(ms)
+            try:
+                page.goto(f"{base_url}/")
+                page.wait_for_selector("input[name=username]")
+                page.fill("input[name=username]", username)
+                page.fill("input[name=password]", password)
+                page.locator("form:has(input[name=password]) [type=submit]").first.click()
+                page.wait_for_url(lambda url: "/login" not in url)
+                try:
+                    page.wait_for_load_state("networkidle", timeout=10000)
+                except PlaywrightTimeout:
+                    pass  # a UI that keeps polling: the loop below copes
+                # the UI may still be redirecting after the login (3.0 goes
+                # back to "/"): open /dags again until the list shows
+                deadline = time.monotonic() + timeout
+                while True:
+                    page.goto(f"{base_url}/dags")
+                    try:
+                        page.wait_for_function(
+                            f"(expect) => {{ const ids = ({dag_links})(); "
+                            "return expect.length ? expect.every(id => ids.includes(id)) : ids.length > 0; }",
+                            arg=list(expect),
+                            timeout=max(1000, min(15000, (deadline - time.monotonic()) * 1000)),
+                        )
+                        return page.evaluate(dag_links)
+                    except PlaywrightTimeout:
+                        if time.monotonic() >= deadline:
+                            raise
+            except PlaywrightError as exc:
+                try:
+                    text = page.inner_text("body")[:1500]
+                except PlaywrightError:
+                    text = "(no page text)"
+                raise AssertionError(
+                    f"UI at {base_url}: no DAG list {list(expect)} after login ({exc.message.splitlines()[0]}); "
+                    f"page {page.url}; screenshot {screenshot}; text: {text}"
+                ) from None
+            finally:
+                page.screenshot(path=screenshot, full_page=True)
+                print(f"UI screenshot: {screenshot}")
+        finally:
+            browser.close()
