@@ -15,6 +15,14 @@ Figures, each the median of --runs N runs (every run is kept in the JSON):
            testbed_seconds): a data host (postgresql, redis), a core host
            (api-server, scheduler, dag-processor, triggerer) and 1 or 4
            worker hosts; ratio 4/1.
+  config   a config-only change (airflow_config core.parallelism) re-deployed
+           with site.yml on a cluster with two core hosts (data, core1, core2,
+           worker1; deployed once, not timed): wall seconds, and the seconds
+           in which neither api-server answered /api/v2/monitor/health
+           healthy (probed once a second).
+  upgrade  the same layout deployed with Airflow 3.0.2 (not timed), then
+           site.yml with airflow_version 3.3.2: wall seconds, seconds with no
+           healthy api-server, and the migration's own seconds (switch.json).
   dags     one DAG file changed (bench_dag_change.py with a new marker in a
            temp copy of dags/, passed as -e airflow_dags_src=<dir>/) and
            shipped with playbooks/dags.yml (`make dags`); the file is read back
@@ -28,7 +36,7 @@ one log per ansible-playbook run under bench/.work/logs/ (profile_tasks
 output: the slowest tasks). Bench containers are removed at start and at the
 end, also on failure; no other container is touched.
 
-  .venv/bin/python bench/bench.py [--runs 3] [--only single|rerun|cluster|dags]... [--json PATH]
+  .venv/bin/python bench/bench.py [--runs 3] [--only single|rerun|cluster|dags|config|upgrade]... [--json PATH]
 """
 import argparse
 import datetime
@@ -58,7 +66,7 @@ BIN = Path(sys.executable).parent
 PLAYBOOK = str(BIN / "ansible-playbook")
 DAGS_FOLDER = "/var/lib/airflow/dags"  # the role's airflow_dags_folder default
 DAG_FILE = "bench_dag_change.py"
-FIGURES = ["single", "rerun", "dags", "cluster"]
+FIGURES = ["single", "rerun", "dags", "cluster", "config", "upgrade"]
 
 AIRFLOW = ["airflow_api_server", "airflow_scheduler", "airflow_dag_processor",
            "airflow_triggerer", "airflow_worker", "airflow_flower"]
@@ -70,9 +78,11 @@ LAYOUTS = {
                  "bench-c1-worker1": ["airflow_worker"]},
     "cluster4": {"bench-c4-data": ["postgresql", "redis"], "bench-c4-core": CORE,
                  **{f"bench-c4-worker{i}": ["airflow_worker"] for i in range(1, 5)}},
+    "core2": {"bench-k2-data": ["postgresql", "redis"], "bench-k2-core1": CORE, "bench-k2-core2": CORE,
+              "bench-k2-worker1": ["airflow_worker"]},
 }
 # targets: seconds, except the cluster ratio
-TARGETS = {"single_cold": 150, "single_warm": 90, "rerun": 15, "cluster_ratio": 1.3, "dags": 10}
+TARGETS = {"single_cold": 150, "single_warm": 90, "rerun": 15, "cluster_ratio": 1.3, "dags": 10, "config": 30}
 RECAP = re.compile(r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 PROFILE = re.compile(r"^(.+?) -{3,} (\d+\.\d+)s$", re.M)
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -171,19 +181,71 @@ def cache_state():
     return "warm" if uv.is_dir() and any(uv.iterdir()) else "cold"
 
 
-def fresh_deploy(layout, name):
-    """Clock from container creation to site.yml OK on fresh containers."""
+def fresh_deploy(layout, name, extra=()):
+    """Clock from container creation to site.yml OK on fresh containers. The
+    controller's release cache is new for each deploy: the release is built
+    once (on the first Airflow host) and shipped, as on a first install."""
     names = list(LAYOUTS[layout])
     cleanup()
     write_inventory(layout)
     cache = cache_state()
+    releases = WORK / "release-cache"
+    shutil.rmtree(releases, ignore_errors=True)
     start = time.monotonic()
     testbed(names, "present", name)
     created = time.monotonic()
-    run = deploy(layout, "site.yml", name)
+    run = deploy(layout, "site.yml", name, ["-e", f"airflow_release_cache_dir={releases}", *extra])
     run.update(seconds=round(time.monotonic() - start, 1), testbed_seconds=round(created - start, 1),
                deploy_seconds=run["seconds"], cache=cache)
     testbed(names, "harvest", name)
+    return run
+
+
+def api_addresses(layout):
+    hosts = [h for h, groups in LAYOUTS[layout].items() if "airflow_api_server" in groups]
+    return [subprocess.run(["docker", "inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+                            h], check=True, capture_output=True, text=True).stdout.strip() for h in hosts]
+
+
+class HealthProbe:
+    """/api/v2/monitor/health of every api-server once a second (bench containers
+    only); counts the seconds in which none answered with a healthy metadatabase."""
+
+    def __init__(self, addresses):
+        import threading
+        self.urls = [f"http://{a}:8080/api/v2/monitor/health" for a in addresses]
+        self.gap, self.samples, self.stop = 0, 0, threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def healthy(self, url):
+        import urllib.request
+        try:
+            with urllib.request.urlopen(url, timeout=0.8) as resp:
+                return json.load(resp)["metadatabase"]["status"] == "healthy"
+        except (OSError, ValueError, KeyError):
+            return False
+
+    def run(self):
+        while not self.stop.is_set():
+            tick = time.monotonic()
+            self.samples += 1
+            if not any(self.healthy(u) for u in self.urls):
+                self.gap += 1
+            self.stop.wait(max(0.0, 1 - (time.monotonic() - tick)))
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(timeout=5)
+
+
+def probed_deploy(layout, name, extra):
+    with HealthProbe(api_addresses(layout)) as probe:
+        run = deploy(layout, "site.yml", name, ["-e", json.dumps(extra)])
+    run.update(gap_seconds=probe.gap, probe_samples=probe.samples)
     return run
 
 
@@ -269,6 +331,35 @@ class Bench:
                                     for a, b in zip(by["cluster1"], by["cluster4"])]})
 
 
+    def config(self):
+        fresh_deploy("core2", "config-setup")
+        runs = []
+        for i in range(self.args.runs):
+            runs.append(probed_deploy("core2", f"config{i + 1}", {"airflow_config": {"core": {"parallelism": 40 + i}}}))
+            print(f"config {i + 1}: {runs[-1]['seconds']} s, {runs[-1]['gap_seconds']} s without a healthy api-server")
+        cleanup()
+        fig = figure(runs, TARGETS["config"], gap=[r["gap_seconds"] for r in runs])
+        fig["pass"] = fig["pass"] and not any(fig["gap"])
+        self.results["config"] = fig
+
+    def upgrade(self):
+        runs = []
+        for i in range(self.args.runs):
+            fresh_deploy("core2", f"upgrade-setup{i + 1}", ["-e", "airflow_version=3.0.2"])
+            run = probed_deploy("core2", f"upgrade{i + 1}", {"airflow_version": "3.3.2"})
+            switch = json.loads(subprocess.run(["docker", "exec", "bench-k2-core1", "cat", "/opt/airflow/switch.json"],
+                                               check=True, capture_output=True, text=True).stdout)
+            if switch.get("to_version") != "3.3.2" or not switch.get("migrated"):
+                raise BenchError(f"upgrade {i + 1}: switch.json says {switch}")
+            run["migration_seconds"] = switch["migration_seconds"]
+            runs.append(run)
+            print(f"upgrade {i + 1}: {run['seconds']} s, {run['gap_seconds']} s without a healthy api-server,"
+                  f" migration {run['migration_seconds']} s")
+        cleanup()
+        self.results["upgrade"] = figure(runs, None, gap=[r["gap_seconds"] for r in runs],
+                                         migration=[r["migration_seconds"] for r in runs])
+
+
 def slowest(run, n=10):
     text = ANSI.sub("", (ROOT / run["log"]).read_text(errors="replace"))
     return [(name.strip(), float(s)) for name, s in PROFILE.findall(text)][:n]
@@ -299,7 +390,9 @@ LABELS = [("single_cold", "fresh single-node deploy, cold cache", "<= 150 s"),
           ("cluster1", "cluster deploy (site.yml), 1 worker host", "-"),
           ("cluster4", "cluster deploy (site.yml), 4 worker hosts", "-"),
           ("cluster_ratio", "cluster ratio 4 workers / 1 worker", "<= 1.3"),
-          ("dags", "DAG change shipped (verified on host)", "<= 10 s")]
+          ("dags", "DAG change shipped (verified on host)", "<= 10 s"),
+          ("config", "config-only change, cluster of 2 core hosts (s without healthy API)", "<= 30 s, 0 s gap"),
+          ("upgrade", "upgrade 3.0.2 -> 3.3.2, same cluster (s without healthy API / migration s)", "gap ~ migration")]
 
 
 def table(results):
@@ -314,6 +407,10 @@ def table(results):
             runs += f" (changed: {', '.join(str(r['changed']) for r in fig['runs'])})"
         if key == "dags":
             runs += f" [{fig['playbook']}]"
+        if key == "config":
+            runs += f" (gap: {', '.join(map(str, fig['gap']))})"
+        if key == "upgrade":
+            runs += f" (gap/migration: {', '.join(f'{g}/{m}' for g, m in zip(fig['gap'], fig['migration']))})"
         if key.startswith(("single", "cluster1", "cluster4")):
             runs += f" [{'/'.join(sorted({r['cache'] for r in fig['runs']}))} cache]"
         result = "-" if fig.get("target") is None else ("PASS" if fig["pass"] else "MISS")
