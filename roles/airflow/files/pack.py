@@ -3,9 +3,12 @@
 
 Same content -> same bytes, on any controller: names sorted, no timestamps,
 owners or umask (files 0640, folders 0750), symlinks followed, __pycache__,
-*.pyc and .git left out. The archive is named after its SHA-1 in the temp
-folder, so hosts compare one short ID instead of every file, and parallel
-forks packing the same folder write the same file (atomic rename).
+*.pyc and .git left out; the folder itself is the first entry, so an empty
+folder packs into a valid archive. The archive is named after its SHA-1 in
+the controller user's private cache (~/.cache/airflow-vm/sync, 0700), so
+hosts compare one short ID instead of every file, and parallel forks
+packing the same folder write the same file (atomic rename). An archive
+found there is reused only when its content has that SHA-1.
 
 usage: pack.py FOLDER   ->  prints {"id": "<sha1>", "path": "<archive>"}
 """
@@ -22,6 +25,7 @@ SKIP_DIRS = {"__pycache__", ".git"}
 
 
 def entries(src):
+    yield ".", None
     for root, dirs, files in os.walk(src, followlinks=True):
         dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS)
         rel = os.path.relpath(root, src)
@@ -57,8 +61,11 @@ def main():
         sys.exit(f"{src} is not a folder")
     data = pack(src)
     digest = hashlib.sha1(data).hexdigest()
-    path = os.path.join(tempfile.gettempdir(), f"airflow-sync-{digest}.tar")
-    if not os.path.exists(path):
+    cache = os.path.join(os.path.expanduser("~"), ".cache", "airflow-vm", "sync")
+    os.makedirs(cache, mode=0o700, exist_ok=True)
+    os.chmod(cache, 0o700)
+    path = os.path.join(cache, f"{digest}.tar")
+    if not os.path.exists(path) or hashlib.sha1(open(path, "rb").read()).hexdigest() != digest:
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path))
         with os.fdopen(fd, "wb") as f:
             f.write(data)
