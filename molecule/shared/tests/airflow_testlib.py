@@ -278,7 +278,7 @@ class HealthProbe:
                     self.samples.append(result)
                 self._stop.wait(max(0.0, start + len(self.samples) * self.interval - time.monotonic()))
 
-    def __enter__(self) -> "HealthProbe":
+    def __enter__(self) -> HealthProbe:
         self._thread.start()
         return self
 

@@ -1,0 +1,327 @@
+"""Day 2 on a real cluster (up-data, up-core1, up-core2, up-worker), in file
+order, each step building on the one before:
+
+1. a configuration change rolls through the hosts one at a time: some
+   api-server is healthy every second, a running task finishes, every
+   component restarts on the new airflow.cfg, and a re-run changes nothing;
+2. an upgrade of the seed's 3.0.2 to 3.3.2 while a task runs: the
+   database is backed up and migrated once, history, Variables and
+   Connections (decrypted with the same Fernet key) survive, the API is away
+   no longer than the migration plus UPGRADE_GAP_SLACK s (stop, link and the
+   api-server's cold start; both figures are printed and written to
+   .results.json), the UI works on the new version;
+3. a rollback: refused without CONFIRM=yes; with it, the pre-upgrade backup
+   is restored (what was made on 3.3.2 is gone, what was there before is
+   not) and 3.0.2 runs tasks and serves the UI again.
+
+Figures (wall times, seconds without a healthy api-server, migration time)
+are printed and written to molecule/upgrade/.results.json.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from airflow_testlib import (
+    AirflowAPI,
+    HealthProbe,
+    api_url,
+    api_version,
+    browser_dag_list,
+    changed_count,
+    changed_tasks,
+    cli_json,
+    host_monotonic,
+    host_of,
+    host_units,
+    playbook_tail,
+    release_of,
+    run_playbook,
+    switch_info,
+    unit_active_since,
+    vault,
+)
+
+FROM_VERSION = os.environ.get("EXPECTED_AIRFLOW_VERSION", "3.0.2")
+TO_VERSION = os.environ.get("UPGRADE_TO_VERSION", "3.3.2")
+SCENARIO = Path(os.environ.get("MOLECULE_SCENARIO_DIRECTORY") or Path(__file__).resolve().parents[1])
+# every site.yml run ships this scenario's DAGs, as converge does (without it
+# the role's default, the repo's dags/, would replace them mid-test)
+DAGS = f"{SCENARIO / 'dags'}/"
+RESULTS = SCENARIO / ".results.json"
+# playbook outputs and UI screenshots; outside molecule's ephemeral directory,
+# which its destroy step removes
+ARTIFACTS = Path(tempfile.gettempdir()) / f"molecule-{SCENARIO.name}"
+CFG = "/etc/airflow/airflow.cfg"
+BACKUP_DIR = "/var/backups/postgresql"
+DAG_IDS = ("upgrade_long", "upgrade_quick")
+VARIABLE = "upgrade_kept_variable"
+CONNECTION = "upgrade_kept_connection"
+AFTER_UPGRADE = "after_upgrade"
+# what a test hands on to the next one (they run in file order)
+STATE: dict = {}
+# Seconds the API may be away beyond the migration itself: stopping the
+# components, the link switch and the api-server's cold start (~10-30 s on
+# the 2-core test machine, more when it is loaded).
+UPGRADE_GAP_SLACK = 60
+
+
+@pytest.fixture(scope="module")
+def hosts(groups) -> dict:
+    return {name: host_of(name) for names in groups.values() for name in names}
+
+
+@functools.cache
+def admin_password() -> str:
+    """From the vault; not a fixture, so that no failure report prints it."""
+    return vault()["vault_airflow_admin_password"]
+
+
+def client(host) -> AirflowAPI:
+    """A fresh client of host's api-server, logged in as the admin (after a restart, a new login)."""
+    return AirflowAPI(api_url(host), "admin", admin_password())
+
+
+def playbook(name: str, extra_vars: dict, log: str):
+    """playbooks/<name> as a user runs it; returns (result, wall seconds). Its
+    output goes to ARTIFACTS/<log>.log (the place is printed)."""
+    start = time.monotonic()
+    result = run_playbook(f"playbooks/{name}", extra_vars)
+    took = time.monotonic() - start
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    where = ARTIFACTS / f"{log}.log"
+    where.write_text(f"# {name} {json.dumps(extra_vars)}: rc={result.returncode}, {took:.1f} s\n{result.stdout}\n{result.stderr}")
+    print(f"\n{name} {json.dumps(extra_vars)}: rc={result.returncode}, {took:.1f} s, output in {where}")
+    return result, took
+
+
+def site(extra_vars: dict, log: str):
+    """playbooks/site.yml with this scenario's DAGs; returns (result, wall seconds)."""
+    return playbook("site.yml", {"airflow_dags_src": DAGS, **extra_vars}, log)
+
+
+def assert_ok(result, what: str) -> None:
+    assert result.returncode == 0, f"{what}: rc={result.returncode}, last lines:\n{playbook_tail(result)}"
+
+
+def record(stage: str, **figures) -> None:
+    """Add a stage's figures to .results.json (a new file for each session)."""
+    data = {} if not STATE.get("results_started") else json.loads(RESULTS.read_text())
+    STATE["results_started"] = True
+    data[stage] = {**figures, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    RESULTS.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def wait_task_running(api: AirflowAPI, dag_id: str, run_id: str, task_id: str = "sleep_for", timeout: float = 300) -> None:
+    """Wait until the task runs on a worker (so that what follows happens during it)."""
+
+    def running() -> bool:
+        state = api.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}").json()["state"]
+        assert state not in ("success", "failed", "upstream_failed"), f"{dag_id}.{task_id} already {state}"
+        return state == "running"
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if running():
+                return
+        except (ValueError, KeyError):
+            pass
+        assert time.monotonic() < deadline, f"{dag_id}.{task_id} of {run_id} not running within {timeout} s"
+        time.sleep(2)
+
+
+def ti_states(tis: list[dict]) -> list[tuple]:
+    return [(ti["task_id"], ti["state"], ti["try_number"], ti["hostname"]) for ti in tis]
+
+
+def assert_long_run_succeeded(api: AirflowAPI, run_id: str, groups) -> None:
+    """The long task ran to its end on its first try, on a worker."""
+    run, tis = api.wait_run("upgrade_long", run_id, timeout=400)
+    assert run["state"] == "success", f"upgrade_long {run_id}: {run['state']} {ti_states(tis)}"
+    assert [(ti["state"], ti["try_number"]) for ti in tis] == [("success", 1)], ti_states(tis)
+    assert tis[0]["hostname"] in groups["airflow_worker"], ti_states(tis)
+
+
+def assert_versions(api_hosts, version: str) -> None:
+    answers = {api_url(host): api_version(api_url(host)) for host in api_hosts}
+    assert set(answers.values()) == {version}, answers
+
+
+def assert_ui_lists_dags(api_hosts, stage: str) -> None:
+    """Log in through the UI of each api-server in a headless browser; its
+    /dags shows our DAGs (screenshots: ARTIFACTS/ui-<stage>-<host>.png)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for host in api_hosts:
+        shot = ARTIFACTS / f"ui-{stage}-{host.backend.host}.png"
+        shown = browser_dag_list(api_url(host), "admin", admin_password(), expect=DAG_IDS, screenshot=str(shot))
+        assert set(DAG_IDS) <= set(shown), shown
+
+
+def assert_kept_connection(host, password: str) -> None:
+    """The Connection's password, decrypted by the CLI with the deployed Fernet key."""
+    conn = cli_json(host, f"connections get {CONNECTION}")
+    conn = conn[0] if isinstance(conn, list) else conn
+    assert conn["conn_id"] == CONNECTION, conn.get("conn_id")
+    assert conn["password"] == password, "the Connection's password does not decrypt to what was stored"
+
+
+def test_converge_deployed_the_seed_version(groups, hosts, api_hosts):
+    assert_versions(api_hosts, FROM_VERSION)
+    for name in groups["airflow"]:
+        assert release_of(hosts[name]).startswith(f"{FROM_VERSION}-py"), f"{name}: current is {release_of(hosts[name])}"
+    api = client(api_hosts[0])
+    for dag_id in DAG_IDS:
+        api.wait_for_dag(dag_id)
+
+
+def test_config_change_rolls_without_api_gap(groups, hosts, api_hosts):
+    api = client(api_hosts[0])
+    long_run = api.trigger("upgrade_long", {"seconds": 60})
+    wait_task_running(api, "upgrade_long", long_run)
+    airflow_hosts = groups["airflow"]
+    before = {name: host_monotonic(hosts[name]) for name in airflow_hosts}
+    extra_vars = {"airflow_version": FROM_VERSION, "airflow_config": {"core": {"parallelism": 48}}}
+
+    with HealthProbe([api_url(host) for host in api_hosts]) as probe:
+        result, took = site(extra_vars, "upgrade-config-change")
+    print(f"\nconfig change (rolling restart): site.yml {took:.1f} s; {probe.summary()}")
+    record("config_change", wall_seconds=round(took, 1), gap_seconds=probe.gap_seconds, probed_seconds=len(probe.samples))
+    assert_ok(result, "site.yml with a config change")
+
+    assert_long_run_succeeded(client(api_hosts[0]), long_run, groups)
+    STATE["earlier_runs"] = [("upgrade_long", long_run)]
+    for name in airflow_hosts:
+        assert re.search(r"^parallelism = 48$", hosts[name].file(CFG).content_string, re.MULTILINE), f"{name}: {CFG}"
+    stale = [
+        f"{name}:{unit}"
+        for name in airflow_hosts
+        for unit in host_units(name, groups)
+        if not hosts[name].service(unit).is_running or unit_active_since(hosts[name], unit) <= before[name]
+    ]
+    assert not stale, f"not (re)started by the run: {stale}"
+    assert probe.gap_seconds == 0, f"the API was away during a rolling restart: {probe.summary()}"
+
+    again, took = site(extra_vars, "upgrade-config-change-again")
+    print(f"same config again: site.yml {took:.1f} s, changed={changed_count(again)}")
+    assert_ok(again, "site.yml re-run")
+    assert changed_count(again) == 0, f"re-run changed: {changed_tasks(again)}\n{playbook_tail(again)}"
+
+
+def test_upgrade_3_0_2_to_3_3_2(groups, hosts, api_hosts):
+    api = client(api_hosts[0])
+    value, password = f"kept-{uuid.uuid4().hex}", f"pw-{uuid.uuid4().hex}"
+    resp = api.post("/api/v2/variables", {"key": VARIABLE, "value": value, "description": "made on the old version"})
+    assert resp.status_code == 201, resp.text
+    resp = api.post(
+        "/api/v2/connections",
+        {"connection_id": CONNECTION, "conn_type": "generic", "host": "db.invalid", "login": "kept", "password": password},
+    )
+    assert resp.status_code == 201, resp.text
+    STATE.update(variable=value, password=password)
+    earlier = list(STATE.get("earlier_runs", []))
+    for _ in range(2):
+        run, tis = api.run_dag("upgrade_quick")
+        assert run["state"] == "success", ti_states(tis)
+        earlier.append(("upgrade_quick", run["dag_run_id"]))
+    long_run = api.trigger("upgrade_long", {"seconds": 90})
+    wait_task_running(api, "upgrade_long", long_run)
+
+    with HealthProbe([api_url(host) for host in api_hosts]) as probe:
+        result, took = site({"airflow_version": TO_VERSION}, "upgrade-upgrade")
+    print(f"\nupgrade {FROM_VERSION} -> {TO_VERSION}: site.yml {took:.1f} s; {probe.summary()}")
+    assert_ok(result, f"site.yml upgrading to {TO_VERSION}")
+    assert_versions(api_hosts, TO_VERSION)
+
+    api = client(api_hosts[0])
+    assert_long_run_succeeded(api, long_run, groups)
+    for dag_id, run_id in earlier:
+        resp = api.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
+        state = resp.json().get("state") if resp.status_code == 200 else None
+        assert state == "success", f"{dag_id} {run_id}: {resp.status_code} {resp.text[:300]}"
+    resp = api.get(f"/api/v2/variables/{VARIABLE}")
+    assert resp.status_code == 200 and resp.json()["value"] == value, resp.text[:300]
+    assert_kept_connection(hosts[groups["airflow_api_server"][0]], password)
+
+    # one migration, recorded by every core host's switch
+    switches = {name: switch_info(hosts[name]) for name in groups["airflow_api_server"]}
+    for name, switch in switches.items():
+        assert switch["migrated"] is True, f"{name}: {switch}"
+        assert (switch["from_version"], switch["to_version"]) == (FROM_VERSION, TO_VERSION), f"{name}: {switch}"
+        assert isinstance(switch["migration_seconds"], (int, float)), f"{name}: {switch}"
+    migration = max(switch["migration_seconds"] for switch in switches.values())
+    print(f"upgrade: {probe.gap_seconds} s without a healthy api-server; migration {migration} s; wall {took:.1f} s")
+    record(
+        "upgrade",
+        from_version=FROM_VERSION,
+        to_version=TO_VERSION,
+        wall_seconds=round(took, 1),
+        gap_seconds=probe.gap_seconds,
+        longest_gap_seconds=probe.longest_gap,
+        migration_seconds=migration,
+        probed_seconds=len(probe.samples),
+    )
+
+    # the backup taken before the migration, on the DB host
+    data = hosts[groups["postgresql"][0]]
+    dumps = data.run(f"ls -1t {BACKUP_DIR}/airflow-*-{FROM_VERSION}-to-{TO_VERSION}.dump").stdout.split()
+    assert dumps, f"no airflow-*-{FROM_VERSION}-to-{TO_VERSION}.dump in {BACKUP_DIR} on {groups['postgresql'][0]}"
+    assert {switch["backup"] for switch in switches.values()} <= set(dumps), f"switch.json names {switches}, on disk {dumps}"
+    assert data.file(dumps[0]).size > 0, dumps[0]
+    listing = data.run(f"pg_restore --list {dumps[0]}")
+    assert listing.rc == 0, listing.stderr
+    assert re.search(r"TABLE DATA public dag_run ", listing.stdout), "the dump holds no dag_run data"
+
+    for name in groups["airflow"]:
+        host = hosts[name]
+        assert release_of(host).startswith(f"{TO_VERSION}-py"), f"{name}: current is {release_of(host)}"
+        previous = release_of(host, "previous")
+        assert previous.startswith(f"{FROM_VERSION}-py"), f"{name}: previous is {previous!r}"
+        assert host.file(f"/opt/airflow/releases/{previous}/.complete").exists, f"{name}: {previous} not complete"
+
+    assert_ui_lists_dags(api_hosts, "upgraded")
+    assert probe.gap_seconds <= migration + UPGRADE_GAP_SLACK, f"API away {probe.gap_seconds} s, migration {migration} s: {probe.summary()}"
+
+
+def test_rollback(groups, hosts, api_hosts):
+    assert "variable" in STATE, "needs the upgrade test before it"
+    api = client(api_hosts[0])
+    resp = api.post("/api/v2/variables", {"key": AFTER_UPGRADE, "value": "made on the new version"})
+    assert resp.status_code == 201, resp.text
+
+    refused, _ = playbook("rollback.yml", {}, "upgrade-rollback-refused")
+    assert refused.returncode != 0, f"rollback without confirmation ran:\n{playbook_tail(refused)}"
+    assert "CONFIRM=yes" in refused.stdout + refused.stderr, playbook_tail(refused)
+    assert_versions(api_hosts, TO_VERSION)
+
+    with HealthProbe([api_url(host) for host in api_hosts]) as probe:
+        result, took = playbook("rollback.yml", {"rollback_confirm": "yes"}, "upgrade-rollback")
+    print(f"\nrollback {TO_VERSION} -> {FROM_VERSION}: rollback.yml {took:.1f} s; {probe.summary()}")
+    record("rollback", wall_seconds=round(took, 1), gap_seconds=probe.gap_seconds, probed_seconds=len(probe.samples))
+    assert_ok(result, "rollback.yml with rollback_confirm=yes")
+    assert_versions(api_hosts, FROM_VERSION)
+    for name in groups["airflow"]:
+        assert release_of(hosts[name]).startswith(f"{FROM_VERSION}-py"), f"{name}: current is {release_of(hosts[name])}"
+
+    api = client(api_hosts[0])
+    resp = api.get(f"/api/v2/variables/{AFTER_UPGRADE}")
+    assert resp.status_code == 404, f"{AFTER_UPGRADE} survived the restore: {resp.status_code} {resp.text[:200]}"
+    resp = api.get(f"/api/v2/variables/{VARIABLE}")
+    assert resp.status_code == 200 and resp.json()["value"] == STATE["variable"], resp.text[:300]
+    assert api.get(f"/api/v2/connections/{CONNECTION}").status_code == 200
+    assert_kept_connection(hosts[groups["airflow_api_server"][0]], STATE["password"])
+
+    run, tis = api.run_dag("upgrade_quick")
+    assert run["state"] == "success", ti_states(tis)
+    assert {ti["hostname"] for ti in tis} <= set(groups["airflow_worker"]), ti_states(tis)
+
+    assert_ui_lists_dags(api_hosts, "rolled-back")
