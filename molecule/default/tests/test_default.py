@@ -204,12 +204,15 @@ def test_no_restart_pending_after_a_deploy(host):
 
 @pytest.mark.parametrize("unit", list(COMPONENT_UNITS.values()))
 def test_units_run_the_current_release(host, unit):
-    """Each unit starts the current release's airflow, with that release's bin
-    first on PATH (python, pip, uv of the release: what task virtualenvs use)."""
+    """Each unit starts the current release's airflow, and loads the
+    environment file whose PATH puts that release's bin first (python and pip
+    of the release: what task virtualenvs use). /proc/PID/environ cannot tell:
+    Celery and the api-server rewrite it with their process titles."""
     exec_start = host.check_output(f"systemctl show -p ExecStart --value {unit}")
     argv = re.search(r"argv\[\]=(\S+)", exec_start)
     assert argv and argv.group(1) == f"{CURRENT}/bin/airflow", exec_start
-    pid = host.check_output(f"systemctl show -p MainPID --value {unit}")
-    environ = host.check_output(f"tr '\\0' '\\n' < /proc/{pid}/environ")
-    path = next((line[5:] for line in environ.splitlines() if line.startswith("PATH=")), "")
+    env_files = host.check_output(f"systemctl show -p EnvironmentFiles --value {unit}")
+    assert env_files.split()[0] == "/etc/airflow/airflow.env", env_files
+    env = host.file("/etc/airflow/airflow.env").content_string.splitlines()
+    path = next((line[5:] for line in env if line.startswith("PATH=")), "")
     assert path.split(":")[0] == f"{CURRENT}/bin", f"{unit} PATH={path}"

@@ -70,9 +70,10 @@ AFTER_UPGRADE = "after_upgrade"
 # what a test hands on to the next one (they run in file order)
 STATE: dict = {}
 # Seconds the API may be away beyond the migration itself: stopping the
-# components, the link switch and the api-server's cold start (~10-30 s on
-# the 2-core test machine, more when it is loaded).
-UPGRADE_GAP_SLACK = 60
+# components, the link switch and the api-servers' cold start (measured on
+# the 2-core test machine under a load of ~10: 90 s away for a 17.6 s
+# migration; the figures are printed and kept in .results.json).
+UPGRADE_GAP_SLACK = 120
 
 
 @pytest.fixture(scope="module")
