@@ -249,20 +249,24 @@ class HealthProbe:
     while a playbook runs (a context manager); counts the seconds in which
     none of them was healthy. Stops by itself after max_seconds."""
 
-    def __init__(self, base_urls: list[str], interval: float = 1.0, max_seconds: float = 1800):
+    def __init__(self, base_urls: list[str], interval: float = 1.0, max_seconds: float = 1800,
+                 request_timeout: float = 5.0):
         import threading
 
         tls_trust()  # resolved here: the probe thread must not call testinfra
         self.base_urls = list(base_urls)
         self.interval = interval
         self.max_seconds = max_seconds
+        # a slow answer on a busy CPU is still an answer; connection refused
+        # fails at once, and an overrun stands for the seconds it took
+        self.request_timeout = request_timeout
         # one entry per second: {url: healthy}
         self.samples: list[dict[str, bool]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="api-health-probe", daemon=True)
 
     def _probe_all(self, pool) -> dict[str, bool]:
-        futures = {url: pool.submit(api_healthy, url, self.interval * 0.9) for url in self.base_urls}
+        futures = {url: pool.submit(api_healthy, url, self.request_timeout) for url in self.base_urls}
         return {url: future.result() for url, future in futures.items()}
 
     def _run(self) -> None:
