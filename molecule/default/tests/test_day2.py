@@ -1,0 +1,434 @@
+"""Day 2 on the running single-node deployment.
+
+- A task virtualenv (PythonVirtualenvOperator, dags/smoke_virtualenv.py)
+  runs on the Celery worker: the units have the release's `python` on PATH.
+- Every interface variable can change on a running deployment: admin user,
+  [core] options, worker queues and concurrency (only the worker restarts),
+  airflow_config, the admin password, the api-server and flower ports. A
+  second identical run changes nothing.
+- A run killed right after it recorded what must restart (the new airflow.cfg
+  is written, the components still run the old one) restarts them on the
+  next run: the restart markers in /opt/airflow/restart-pending persist.
+
+Each playbook run costs 15-40 s on the 2-core test machine, so changes are
+grouped. Every test restores the defaults (a plain site.yml run, in a
+`finally`) and must leave the deployment as it found it (checked by the
+autouse fixture), so the other modules pass in any order.
+"""
+
+from __future__ import annotations
+
+import base64
+import configparser
+import json
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+import requests
+import testinfra.utils.ansible_runner
+
+from airflow_testlib import (
+    COMPONENT_UNITS,
+    INVENTORY,
+    ROOT,
+    SHARED,
+    AirflowAPI,
+    address,
+    api_url,
+    changed_count,
+    http_get,
+    run_playbook,
+    tls_trust,
+)
+
+testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY).get_hosts("airflow_api_server")
+
+CFG = "/etc/airflow/airflow.cfg"
+CURRENT = "/opt/airflow/current"
+MARKERS = "/opt/airflow/restart-pending"
+UNITS = list(COMPONENT_UNITS.values())
+CELERY_APP = "airflow.providers.celery.executors.celery_executor.app"
+# The tasks that record the restart markers and write airflow.cfg (task
+# banners, with or without the role's prefix). The roles record the markers
+# first, then write the file: a run killed right after the write has the new
+# config on disk and components that still run the old one.
+RECORD_TASK = re.compile(r"^TASK \[(?:[^\]]*? : )?Record (?:what must restart|the pending restarts)")
+CFG_TASK = re.compile(r"^TASK \[(?:[^\]]*? : )?Write airflow\.cfg")
+NEXT_TASK = ("TASK [", "RUNNING HANDLER [")
+# REST calls may take long on the loaded 2-core test machine while a run
+# restarts components (the testlib's 15 s read timeout is not retried)
+API_TIMEOUT = 60
+
+# The config-change tests need the default scenario's inventory (every
+# component and flower on one host) and cost minutes: the airflow-3.0
+# scenario, which reuses this folder, runs only the virtualenv test.
+day2 = pytest.mark.skipif(
+    os.environ.get("MOLECULE_SCENARIO_NAME", "default") != "default",
+    reason="day-2 changes run in the default scenario only",
+)
+
+
+# --- helpers ----------------------------------------------------------------
+
+
+def site(extra_vars: dict | None = None) -> subprocess.CompletedProcess:
+    return run_playbook("playbooks/site.yml", extra_vars or {})
+
+
+def tail(result: subprocess.CompletedProcess, lines: int = 60) -> str:
+    out = "\n".join(result.stdout.splitlines()[-lines:])
+    err = result.stderr.strip()
+    return out + (f"\n--- stderr (end):\n{err[-2000:]}" if err else "")
+
+
+def changed_tasks(stdout: str) -> list[str]:
+    """The tasks that reported a change ("changed: [host]" under their TASK line)."""
+    task, found = "", []
+    for line in stdout.splitlines():
+        if line.startswith(NEXT_TASK):
+            task = line.rstrip("* ").strip()
+        elif line.startswith("changed:") and task not in found:
+            found.append(task)
+    return found
+
+
+def assert_ok(result: subprocess.CompletedProcess, what: str) -> None:
+    assert result.returncode == 0, f"{what}: rc={result.returncode}, last lines:\n{tail(result)}"
+
+
+def assert_unchanged(result: subprocess.CompletedProcess, what: str) -> None:
+    assert_ok(result, what)
+    assert changed_count(result) == 0, (
+        f"{what}: changed={changed_count(result)} in {changed_tasks(result.stdout)}\n{tail(result)}"
+    )
+
+
+def cfg(host) -> configparser.RawConfigParser:
+    """The deployed airflow.cfg, parsed (values as written; `%%` stays doubled)."""
+    parser = configparser.RawConfigParser()
+    parser.read_string(host.file(CFG).content_string)
+    return parser
+
+
+def deployed_state(host) -> str:
+    """What a test must leave as it found it: airflow.cfg, the env file and the
+    units (SHA-1), the current release, no restart marker."""
+    return host.check_output(
+        f"{{ sha1sum {CFG} /etc/airflow/airflow.env /etc/systemd/system/airflow-*.service;"
+        f" readlink {CURRENT}; ls -A {MARKERS}; }} 2>/dev/null; true"
+    )
+
+
+def markers(host) -> list[str]:
+    return host.check_output(f"ls -A {MARKERS} 2>/dev/null; true").split()
+
+
+def active_since(host) -> dict[str, str]:
+    """unit -> ActiveEnterTimestampMonotonic: changes exactly when the unit (re)starts."""
+    out = host.check_output(
+        "systemctl show -p Id -p ActiveEnterTimestampMonotonic " + " ".join(f"{u}.service" for u in UNITS)
+    )
+    since = {}
+    for block in out.split("\n\n"):
+        props = dict(line.split("=", 1) for line in block.strip().splitlines() if "=" in line)
+        since[props["Id"].removesuffix(".service")] = props["ActiveEnterTimestampMonotonic"]
+    assert set(since) == set(UNITS), out
+    return since
+
+
+def started_at(host) -> dict[str, float]:
+    """unit -> when it last became active (UTC epoch seconds, microseconds)."""
+    out = host.check_output(
+        f"for u in {' '.join(UNITS)}; do"
+        ' printf "%s %s\\n" "$u" "$(date -d "$(systemctl show -p ActiveEnterTimestamp --value --timestamp=us+utc "$u")" +%s.%N)";'
+        " done"
+    )
+    return {unit: float(when) for unit, when in (line.split() for line in out.splitlines())}
+
+
+def exec_argv(host, unit: str) -> str:
+    """The command line systemd starts the unit with."""
+    out = host.check_output(f"systemctl show -p ExecStart --value {unit}")
+    found = re.search(r"argv\[\]=(.*?) ;", out)
+    return found.group(1) if found else out
+
+
+def celery_inspect(host, what: str, timeout: float = 90):
+    """`celery inspect <what>` of this host's worker, as the airflow user with
+    the deployed config; the worker's reply (parsed JSON)."""
+    name = host.check_output("hostname")
+    command = (
+        f"runuser -u airflow -- env AIRFLOW_HOME=/var/lib/airflow AIRFLOW_CONFIG={CFG}"
+        f" {CURRENT}/bin/celery --app {CELERY_APP} inspect {what} --json --timeout 10 --destination celery@{name}"
+    )
+    deadline = time.monotonic() + timeout
+    while True:
+        result = host.run(command)
+        if result.rc == 0:
+            replies = [line for line in result.stdout.splitlines() if line.startswith("{")]
+            if replies:
+                return json.loads(replies[-1])[f"celery@{name}"]
+        assert time.monotonic() < deadline, f"celery inspect {what}: rc={result.rc} {result.stdout[-500:]} {result.stderr[-1500:]}"
+        time.sleep(3)
+
+
+def token_status(base_url: str, username: str, password: str) -> int:
+    """HTTP status of /auth/token for these credentials."""
+    resp = requests.post(
+        f"{base_url}/auth/token",
+        json={"username": username, "password": password},
+        timeout=API_TIMEOUT,
+        verify=tls_trust() or True,
+    )
+    return resp.status_code
+
+
+def task_log(api: AirflowAPI, dag_id: str, run_id: str, task_id: str) -> str:
+    """The end of a task's log (first try), for failure messages."""
+    try:
+        resp = api.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/1")
+        return resp.text[-4000:]
+    except requests.RequestException as exc:
+        return f"(log unavailable: {exc})"
+
+
+def run_until_killed(extra_vars: dict, timeout: float = 900) -> tuple[bool, list[str]]:
+    """site.yml as airflow_testlib.run_playbook runs it, but streamed: SIGKILL
+    the whole process group as soon as the task after "Write airflow.cfg"
+    starts, once "Record what must restart" has run before it (the markers
+    are on the host, the new config too, no component restarted yet).
+    Returns (killed there, the output lines read)."""
+    env = dict(
+        os.environ,
+        ANSIBLE_ROLES_PATH=str(ROOT / "roles"),
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_FORCE_COLOR="0",
+        ANSIBLE_GATHERING="explicit",
+        ANSIBLE_PIPELINING="true",
+        PYTHONUNBUFFERED="1",
+    )
+    env.setdefault("ANSIBLE_VAULT_PASSWORD_FILE", str(SHARED / ".vault_pass"))
+    proc = subprocess.Popen(
+        ["ansible-playbook", "-i", INVENTORY, str(ROOT / "playbooks/site.yml"), "-e", json.dumps(extra_vars)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        start_new_session=True,  # its own process group: ansible's forks and their docker exec die with it
+    )
+
+    def kill() -> None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    watchdog = threading.Timer(timeout, kill)  # bounds the read loop below
+    watchdog.start()
+    lines: list[str] = []
+    recorded = written = killed = False
+    try:
+        for line in proc.stdout:
+            lines.append(line.rstrip("\n"))
+            if written and line.startswith(NEXT_TASK):
+                kill()
+                killed = True
+                break
+            if RECORD_TASK.match(line):
+                recorded = True
+            elif recorded and CFG_TASK.match(line):
+                written = True
+    finally:
+        watchdog.cancel()
+        if not killed and proc.poll() is None:
+            kill()
+        proc.stdout.close()
+        proc.wait(timeout=60)
+    return killed, lines
+
+
+# --- fixtures ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def client(api_hosts, secrets) -> AirflowAPI:
+    """The admin's client of the api-server, patient with a loaded machine."""
+    return AirflowAPI(api_url(api_hosts[0]), "admin", secrets["vault_airflow_admin_password"], timeout=API_TIMEOUT)
+
+
+@pytest.fixture(autouse=True)
+def leaves_the_deployment_as_found(host):
+    before = deployed_state(host)
+    yield
+    assert deployed_state(host) == before, "the test left the deployment changed (config, units, release or markers)"
+
+
+# --- tests ------------------------------------------------------------------
+
+
+def test_virtualenv_task_runs_on_the_celery_worker(host, client):
+    """PythonVirtualenvOperator with no requirements and no system site
+    packages: the operator builds a fresh venv with the `python` on the
+    worker unit's PATH and runs the callable there."""
+    run, tis = client.run_dag("smoke_virtualenv")
+    states = {ti["task_id"]: ti["state"] for ti in tis}
+    assert run["state"] == "success", (
+        f"run ended {run['state']}: {states}\n{task_log(client, 'smoke_virtualenv', run['dag_run_id'], 'in_venv')}"
+    )
+    hostname = host.check_output("hostname")
+    assert [(ti["task_id"], ti["queue"], ti["hostname"]) for ti in tis] == [("in_venv", "default", hostname)]
+
+    venv = client.xcom("smoke_virtualenv", run["dag_run_id"], "in_venv")
+    print(f"\ntask virtualenv: {venv}")
+    assert venv["hostname"] == hostname
+    assert venv["prefix"] != venv["base_prefix"], "the callable did not run in a virtualenv"
+    assert not venv["prefix"].startswith("/opt/airflow"), "the callable ran in the release, not a fresh virtualenv"
+    assert venv["executable"].startswith(venv["prefix"])
+    assert venv["airflow_importable"] is False, "system site packages leaked into the virtualenv"
+    host_python = host.check_output(f"{CURRENT}/bin/python -c 'import sys; print(sys.version)'")
+    assert venv["version"] == host_python, "the virtualenv runs another interpreter than the release"
+
+
+@day2
+def test_changes_at_once_then_nothing_then_worker_only(host, secrets):
+    """One run changes the admin user, [core] options, the worker's queues and
+    concurrency and airflow_config at once; each change shows on the host or
+    through the API; the same run again changes nothing; taking back only the
+    worker settings restarts only the worker."""
+    password = secrets["vault_airflow_admin_password"]
+    worker_argv = exec_argv(host, "airflow-worker")
+    units_before = active_since(host)
+    changes = {
+        "airflow_admin_username": "ops",
+        "airflow_dags_are_paused_at_creation": False,
+        "airflow_worker_concurrency": 3,
+        "airflow_worker_queues": ["default", "extra"],
+        "airflow_config": {"core": {"parallelism": 40}},
+    }
+    try:
+        changed = site(changes)
+        assert_ok(changed, "site.yml with the changes")
+        assert changed_count(changed) > 0
+
+        ops = AirflowAPI(api_url(host), "ops", password, timeout=API_TIMEOUT)  # asserts /auth/token answers 200/201
+        assert ops.get("/api/v2/dags").status_code == 200
+        parsed = cfg(host)
+        assert parsed.get("core", "dags_are_paused_at_creation") == "False"
+        assert parsed.get("core", "parallelism") == "40"
+        argv = exec_argv(host, "airflow-worker")
+        assert re.search(r"--queues default,extra( |$)", argv) and re.search(r"--concurrency 3( |$)", argv), argv
+        assert sorted(queue["name"] for queue in celery_inspect(host, "active_queues")) == ["default", "extra"]
+        assert celery_inspect(host, "stats")["pool"]["max-concurrency"] == 3
+        units_now = active_since(host)
+        stale = [unit for unit in UNITS if units_now[unit] == units_before[unit]]
+        assert not stale, f"airflow.cfg changed but {stale} did not restart"
+
+        again = site(changes)
+        assert_unchanged(again, "the same changes again")
+
+        # the worker settings alone back to the defaults: a worker-only change
+        units_before_worker = active_since(host)
+        worker_back = site({k: v for k, v in changes.items() if not k.startswith("airflow_worker_")})
+        assert_ok(worker_back, "site.yml with the worker settings back to the defaults")
+        units_now = active_since(host)
+        assert units_now["airflow-worker"] != units_before_worker["airflow-worker"], "the worker did not restart"
+        others = [u for u in UNITS if u != "airflow-worker" and units_now[u] != units_before_worker[u]]
+        assert not others, f"a worker-only change restarted {others} too"
+        assert exec_argv(host, "airflow-worker") == worker_argv
+    finally:
+        restored = site()
+    assert_ok(restored, "restore the defaults")
+    parsed = cfg(host)
+    assert not parsed.has_option("core", "parallelism")
+    assert parsed.get("core", "dags_are_paused_at_creation") == "True"
+    assert token_status(api_url(host), "admin", password) in (200, 201)
+
+
+@day2
+def test_admin_password_change(host, secrets):
+    """A new airflow_admin_password applies to the existing admin user: the new
+    one logs in, the old one is refused; and back."""
+    base = api_url(host)
+    old = secrets["vault_airflow_admin_password"]
+    new = "rotated-" + base64.urlsafe_b64encode(os.urandom(15)).decode()
+    try:
+        changed = site({"airflow_admin_password": new})
+        assert_ok(changed, "site.yml with a new admin password")
+        assert changed_count(changed) > 0
+        assert token_status(base, "admin", new) in (200, 201), "the new admin password does not log in"
+        assert token_status(base, "admin", old) in (401, 403), "the old admin password still logs in"
+    finally:
+        restored = site()
+    assert_ok(restored, "restore the vault's admin password")
+    assert token_status(base, "admin", old) in (200, 201), "the vault's admin password does not log in again"
+    assert token_status(base, "admin", new) in (401, 403), "the rotated password still logs in"
+
+
+@day2
+def test_ports_change_and_come_back(host, secrets):
+    """api-server on 8081 and flower on 5556: each answers on its new port,
+    the old ports close, the execution API URL follows, a run succeeds; then
+    back to 8080/5555, and a re-run changes nothing."""
+    ip = address(host)
+    scheme = "https" if tls_trust() else "http"
+    moved = f"{scheme}://{ip}:8081"
+    hostname = host.check_output("hostname")
+    try:
+        changed = site({"airflow_api_port": 8081, "airflow_flower_port": 5556})
+        assert_ok(changed, "site.yml with the api-server on 8081 and flower on 5556")
+        assert http_get(f"{moved}/api/v2/version", timeout=API_TIMEOUT).status_code == 200
+        assert not host.socket("tcp://0.0.0.0:8080").is_listening, "the api-server still listens on 8080"
+        assert host.run("curl -sf --max-time 10 http://127.0.0.1:5556/healthcheck").rc == 0, "flower not on 5556"
+        assert not host.socket("tcp://127.0.0.1:5555").is_listening, "flower still listens on 5555"
+        assert cfg(host).get("core", "execution_api_server_url") == f"{moved}/execution/"
+
+        moved_client = AirflowAPI(moved, "admin", secrets["vault_airflow_admin_password"], timeout=API_TIMEOUT)
+        run, tis = moved_client.run_dag("smoke_celery")
+        assert run["state"] == "success", [(ti["task_id"], ti["state"]) for ti in tis]
+        assert {ti["hostname"] for ti in tis} == {hostname}
+    finally:
+        restored = site()
+    assert_ok(restored, "restore ports 8080 and 5555")
+    assert http_get(f"{api_url(host)}/api/v2/version", timeout=API_TIMEOUT).status_code == 200
+    assert host.run("curl -sf --max-time 10 http://127.0.0.1:5555/healthcheck").rc == 0, "flower not back on 5555"
+    assert not host.socket("tcp://0.0.0.0:8081").is_listening
+    assert not host.socket("tcp://127.0.0.1:5556").is_listening
+    assert cfg(host).get("core", "execution_api_server_url") == f"{api_url(host)}/execution/"
+    assert_unchanged(site(), "a re-run after the restore")
+
+
+@day2
+def test_interrupted_run_still_restarts(host):
+    """Kill site.yml (SIGKILL, whole process group) right after it recorded
+    what must restart and wrote the new airflow.cfg: the markers persist; the
+    next run (whose airflow.cfg no longer differs) restarts every component
+    onto it and clears them."""
+    change = {"airflow_config": {"core": {"parallelism": 44}}}
+    try:
+        killed, lines = run_until_killed(change)
+        assert killed, (
+            "the run never got past 'Record what must restart' then 'Write airflow.cfg':\n" + "\n".join(lines[-60:])
+        )
+        print(f"\nkilled at: {lines[-1]}")
+        assert cfg(host).get("core", "parallelism", fallback=None) == "44", "airflow.cfg not written before the kill"
+        pending = markers(host)
+        print(f"restart markers after the kill: {pending}")
+        assert pending, f"no restart marker in {MARKERS} after the kill"
+
+        rerun = site(change)
+        assert_ok(rerun, "site.yml after the killed run")
+        assert markers(host) == [], "restart markers left after a successful run"
+        cfg_written = float(host.check_output(f"stat -c %.6Y {CFG}"))
+        started = started_at(host)
+        stale = {unit: when for unit, when in started.items() if when <= cfg_written}
+        assert not stale, f"still running the old config (started before airflow.cfg was written at {cfg_written}): {stale}"
+    finally:
+        restored = site()
+    assert_ok(restored, "restore the defaults")
+    assert not cfg(host).has_option("core", "parallelism")
+    assert_unchanged(site(), "a re-run after the restore")
