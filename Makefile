@@ -18,10 +18,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 SCENARIO ?=
-# `upgrade` (day 2 on a cluster: rolling config change, 3.0.2 -> 3.3.2
-# upgrade, rollback, UI in a browser) runs with `make test SCENARIO=upgrade`;
-# it joins the default set once it has passed on an idle CI machine.
-SCENARIOS := $(filter-out shared upgrade,$(notdir $(wildcard molecule/*)))
+SCENARIOS := $(filter-out shared,$(notdir $(wildcard molecule/*)))
 COMPONENT ?= scheduler
 ARGS ?=
 export ANSIBLE_FORCE_COLOR ?= true

@@ -40,6 +40,7 @@ from airflow_testlib import (
     AirflowAPI,
     address,
     api_url,
+    assert_virtualenv_task,
     changed_count,
     http_get,
     run_playbook,
@@ -64,13 +65,6 @@ NEXT_TASK = ("TASK [", "RUNNING HANDLER [")
 # restarts components (the testlib's 15 s read timeout is not retried)
 API_TIMEOUT = 60
 
-# The config-change tests need the default scenario's inventory (every
-# component and flower on one host) and cost minutes: the airflow-3.0
-# scenario, which reuses this folder, runs only the virtualenv test.
-day2 = pytest.mark.skipif(
-    os.environ.get("MOLECULE_SCENARIO_NAME", "default") != "default",
-    reason="day-2 changes run in the default scenario only",
-)
 
 
 # --- helpers ----------------------------------------------------------------
@@ -188,15 +182,6 @@ def token_status(base_url: str, username: str, password: str) -> int:
     return resp.status_code
 
 
-def task_log(api: AirflowAPI, dag_id: str, run_id: str, task_id: str) -> str:
-    """The end of a task's log (first try), for failure messages."""
-    try:
-        resp = api.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/1")
-        return resp.text[-4000:]
-    except requests.RequestException as exc:
-        return f"(log unavailable: {exc})"
-
-
 def run_until_killed(extra_vars: dict, timeout: float = 900) -> tuple[bool, list[str]]:
     """site.yml as airflow_testlib.run_playbook runs it, but streamed: SIGKILL
     the whole process group as soon as the task after "Write airflow.cfg"
@@ -275,26 +260,9 @@ def test_virtualenv_task_runs_on_the_celery_worker(host, client):
     """PythonVirtualenvOperator with no requirements and no system site
     packages: the operator builds a fresh venv with the `python` on the
     worker unit's PATH and runs the callable there."""
-    run, tis = client.run_dag("smoke_virtualenv")
-    states = {ti["task_id"]: ti["state"] for ti in tis}
-    assert run["state"] == "success", (
-        f"run ended {run['state']}: {states}\n{task_log(client, 'smoke_virtualenv', run['dag_run_id'], 'in_venv')}"
-    )
-    hostname = host.check_output("hostname")
-    assert [(ti["task_id"], ti["queue"], ti["hostname"]) for ti in tis] == [("in_venv", "default", hostname)]
-
-    venv = client.xcom("smoke_virtualenv", run["dag_run_id"], "in_venv")
-    print(f"\ntask virtualenv: {venv}")
-    assert venv["hostname"] == hostname
-    assert venv["prefix"] != venv["base_prefix"], "the callable did not run in a virtualenv"
-    assert not venv["prefix"].startswith("/opt/airflow"), "the callable ran in the release, not a fresh virtualenv"
-    assert venv["executable"].startswith(venv["prefix"])
-    assert venv["airflow_importable"] is False, "system site packages leaked into the virtualenv"
-    host_python = host.check_output(f"{CURRENT}/bin/python -c 'import sys; print(sys.version)'")
-    assert venv["version"] == host_python, "the virtualenv runs another interpreter than the release"
+    assert_virtualenv_task(client, host)
 
 
-@day2
 def test_changes_at_once_then_nothing_then_worker_only(host, secrets):
     """One run changes the admin user, [core] options, the worker's queues and
     concurrency and airflow_config at once; each change shows on the host or
@@ -349,7 +317,6 @@ def test_changes_at_once_then_nothing_then_worker_only(host, secrets):
     assert token_status(api_url(host), "admin", password) in (200, 201)
 
 
-@day2
 def test_admin_password_change(host, secrets):
     """A new airflow_admin_password applies to the existing admin user: the new
     one logs in, the old one is refused; and back."""
@@ -369,7 +336,6 @@ def test_admin_password_change(host, secrets):
     assert token_status(base, "admin", new) in (401, 403), "the rotated password still logs in"
 
 
-@day2
 def test_ports_change_and_come_back(host, secrets):
     """api-server on 8081 and flower on 5556: each answers on its new port,
     the old ports close, the execution API URL follows, a run succeeds; then
@@ -402,7 +368,6 @@ def test_ports_change_and_come_back(host, secrets):
     assert_unchanged(site(), "a re-run after the restore")
 
 
-@day2
 def test_interrupted_run_still_restarts(host):
     """Kill site.yml (SIGKILL, whole process group) right after it recorded
     what must restart and wrote the new airflow.cfg: the markers persist; the

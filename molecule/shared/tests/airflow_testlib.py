@@ -262,6 +262,7 @@ class HealthProbe:
         self.request_timeout = request_timeout
         # one entry per second: {url: healthy}
         self.samples: list[dict[str, bool]] = []
+        self.started = 0.0  # CLOCK_MONOTONIC of the first sample
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="api-health-probe", daemon=True)
 
@@ -272,7 +273,7 @@ class HealthProbe:
     def _run(self) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
-        start = time.monotonic()
+        start = self.started = time.monotonic()
         with ThreadPoolExecutor(max_workers=len(self.base_urls)) as pool:
             while not self._stop.is_set() and time.monotonic() - start < self.max_seconds:
                 result = self._probe_all(pool)
@@ -303,6 +304,22 @@ class HealthProbe:
             longest = max(longest, current)
         return longest
 
+    def longest_gap_window(self) -> tuple[float, float] | None:
+        """(start, end) of the longest gap in CLOCK_MONOTONIC seconds, the
+        clock of the test VMs' systemd timestamps too (containers share the
+        kernel's); None without a gap."""
+        best, current = None, None
+        for index, sample in enumerate(self.samples):
+            if any(sample.values()):
+                current = None
+                continue
+            current = (current[0], index + 1) if current else (index, index + 1)
+            if best is None or current[1] - current[0] > best[1] - best[0]:
+                best = current
+        if best is None:
+            return None
+        return self.started + best[0] * self.interval, self.started + best[1] * self.interval
+
     def timeline(self) -> str:
         """One character per second: '.' all healthy, digit = how many were
         down (some up), 'X' none healthy."""
@@ -317,6 +334,32 @@ class HealthProbe:
             f"{len(self.samples)} s probed, {self.gap_seconds} s without a healthy api-server "
             f"(longest {self.longest_gap} s): {self.timeline()}"
         )
+
+
+def assert_virtualenv_task(client: AirflowAPI, host) -> dict:
+    """Run dags/smoke_virtualenv.py (a PythonVirtualenvOperator, no
+    requirements, no system site packages) on the Celery worker of `host`:
+    the operator builds a fresh venv from the `python` on the worker unit's
+    PATH (the current release's) and runs the callable there. Returns what
+    the callable saw."""
+    run, tis = client.run_dag("smoke_virtualenv")
+    states = {ti["task_id"]: ti["state"] for ti in tis}
+    if run["state"] != "success":
+        log = client.get(f"/api/v2/dags/smoke_virtualenv/dagRuns/{run['dag_run_id']}/taskInstances/in_venv/logs/1")
+        raise AssertionError(f"run ended {run['state']}: {states}\n{log.text[-4000:]}")
+    hostname = host.check_output("hostname")
+    assert [(ti["task_id"], ti["queue"], ti["hostname"]) for ti in tis] == [("in_venv", "default", hostname)]
+
+    venv = client.xcom("smoke_virtualenv", run["dag_run_id"], "in_venv")
+    print(f"\ntask virtualenv: {venv}")
+    assert venv["hostname"] == hostname
+    assert venv["prefix"] != venv["base_prefix"], "the callable did not run in a virtualenv"
+    assert not venv["prefix"].startswith("/opt/airflow"), "the callable ran in the release, not a fresh virtualenv"
+    assert venv["executable"].startswith(venv["prefix"])
+    assert venv["airflow_importable"] is False, "system site packages leaked into the virtualenv"
+    host_python = host.check_output(f"{AIRFLOW_INSTALL_ROOT}/current/bin/python -c 'import sys; print(sys.version)'")
+    assert venv["version"] == host_python, "the virtualenv runs another interpreter than the release"
+    return venv
 
 
 def host_monotonic(host) -> float:

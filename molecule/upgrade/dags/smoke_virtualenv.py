@@ -1,0 +1,1 @@
+../../../dags/smoke_virtualenv.py
