@@ -5,13 +5,17 @@
 #   scripts/lock-airflow.sh 3.3.2 3.11
 #
 # writes roles/airflow/files/locks/airflow-<version>-py<python>.txt, a
-# platform-independent (`--universal`) lock with hashes that the airflow role
-# installs with `uv pip sync`. Constraints that a fresh resolution needs to
+# platform-independent (`--universal`) lock with hashes from which the
+# airflow role builds a release (`uv pip sync`, or pip with
+# airflow_installer: pip). Constraints that a fresh resolution needs to
 # work (see the comments in scripts/lock-constraints.txt) are applied.
 # EXCLUDE_NEWER=YYYY-MM-DD resolves as of that date (use the release date
 # of an older Airflow, so providers come from its era, as its official
 # constraints did): EXCLUDE_NEWER=2025-07-01 scripts/lock-airflow.sh 3.0.2
-# A new lock is proven by deploying it: `make test AIRFLOW_VERSION=<version>`.
+# A new lock is proven by deploying it: `make up ARGS="-e airflow_version=<version>"`
+# on the local VM, then in a molecule scenario (the version the upgrade
+# scenario upgrades to is UPGRADE_TO_VERSION in molecule/upgrade/molecule.yml;
+# the default scenario deploys the role's default airflow_version).
 set -euo pipefail
 
 version="${1:?usage: $0 AIRFLOW_VERSION [PYTHON_MINOR]}"

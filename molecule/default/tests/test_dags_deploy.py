@@ -10,7 +10,7 @@ import time
 
 import testinfra.utils.ansible_runner
 
-from airflow_testlib import INVENTORY, ROOT, changed_count, run_playbook
+from airflow_testlib import COMPONENT_UNITS, INVENTORY, ROOT, changed_count, run_playbook
 
 testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY).get_hosts("airflow_api_server")
 
@@ -29,7 +29,8 @@ DAG = textwrap.dedent(
     shipped()
     """
 )
-UNITS = ["airflow-api-server", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer", "airflow-worker"]
+# the single node runs every component (flower too)
+UNITS = list(COMPONENT_UNITS.values())
 
 
 def main_pids(host) -> dict[str, str]:

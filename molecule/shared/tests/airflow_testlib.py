@@ -116,12 +116,12 @@ def http_get(url: str, **kwargs) -> requests.Response:
 class AirflowAPI:
     """A minimal client of the Airflow 3 REST API, authenticated with a JWT from /auth/token."""
 
-    def __init__(self, base_url: str, username: str, password: str, timeout: float = 15):
+    def __init__(self, base_url: str, username: str, password: str, timeout: float = 15, verify: str | bool | None = None):
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.session = requests.Session()
         # per request: a session's verify loses to REQUESTS_CA_BUNDLE
-        self.verify = tls_trust() or True
+        self.verify = verify if verify is not None else tls_trust() or True
         self.password = password
         self.token = self.issue_token(username, password)
         self.session.headers["Authorization"] = f"Bearer {self.token}"
