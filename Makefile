@@ -4,7 +4,8 @@
 #   make deploy ENV=<env>        ansible-playbook -i inventories/<env> playbooks/site.yml
 #   make dags ENV=<env>          ship only dags/ and plugins/ (playbooks/dags.yml)
 #   make rollback ENV=<env>      back to the previous release (CONFIRM=yes to restore the DB)
-#   make backup ENV=<env>        pg_dump of the metadata database on its host
+#   make backup ENV=<env>        pg_dump of the metadata database on its host (FETCH=yes: a copy here)
+#   make restore ENV=<env> BACKUP=<name> CONFIRM=yes   replace the database with that dump
 #   make test                    lint + every molecule scenario (what CI runs)
 # `make help` lists every target.
 
@@ -25,7 +26,7 @@ export ANSIBLE_FORCE_COLOR ?= true
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 PLAYBOOK := $(BIN)/ansible-playbook -i $(INVENTORY) --vault-password-file $(INVENTORY)/.vault_pass
 
-.PHONY: help build venv docker image bootstrap up deploy dags rollback backup check down start reset logs lint test bench clean
+.PHONY: help build venv docker image bootstrap up deploy dags rollback backup restore check down start reset logs lint test bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -63,8 +64,11 @@ dags: build ## ship only the dags/ and plugins/ folders to inventories/$(ENV) (s
 rollback: build ## back to the previous release on every host (CONFIRM=yes when the DB must be restored)
 	$(PLAYBOOK) playbooks/rollback.yml -e rollback_confirm=$(CONFIRM) $(ARGS)
 
-backup: build ## pg_dump of the metadata database, kept on its host (postgresql_backup_dir)
-	$(PLAYBOOK) playbooks/backup.yml $(ARGS)
+backup: build ## pg_dump of the metadata database, kept on its host (FETCH=yes: also copied to inventories/$(ENV)/backups/)
+	$(PLAYBOOK) playbooks/backup.yml -e backup_fetch=$(or $(FETCH),no) $(ARGS)
+
+restore: build ## replace the metadata database with a dump: BACKUP=<file name> CONFIRM=yes (Airflow stops meanwhile)
+	$(PLAYBOOK) playbooks/restore.yml -e restore_backup=$(BACKUP) -e restore_confirm=$(CONFIRM) $(ARGS)
 
 check: build ## dry run with diffs against inventories/$(ENV)
 	$(PLAYBOOK) playbooks/site.yml --check --diff $(ARGS)

@@ -56,6 +56,8 @@ CASES = {
     "unknown installer": ({"airflow_installer": "conda"}, "airflow_installer"),
     "empty admin username": ({"airflow_admin_username": ""}, "airflow_admin_username"),
     "queue name with a comma": ({"airflow_worker_queues": ["a,b"]}, "airflow_worker_queues"),
+    "backup schedule systemd cannot read": ({"postgresql_backup_schedule": "every other tuesday"}, "postgresql_backup_schedule"),
+    "no dump kept": ({"postgresql_backup_keep": 0}, "postgresql_backup_keep"),
 }
 
 
