@@ -163,7 +163,7 @@ def test_smoke_dag_runs_on_celery_worker_with_plugin(api, host):
     assert all(mark.startswith("smoke-plugin-v1@") for mark in marks)
 
 
-@pytest.mark.parametrize("unit", list(COMPONENT_UNITS.values()))
+@pytest.mark.parametrize("unit", [*COMPONENT_UNITS.values(), "airflow-maintenance"])
 def test_unit_sandbox_exposure_at_most_5(host, unit):
     """systemd's own score of the unit's sandbox (0 = locked down, 10 = exposed)."""
     out = host.check_output(f"systemd-analyze security {unit}.service --no-pager | tail -1")
