@@ -10,7 +10,18 @@ import time
 import pytest
 import requests
 
-from airflow_testlib import ROOT, TLS_TRUST, COMPONENT_UNITS, AirflowAPI, address, api_url, host_of, http_get, tls_trust
+from airflow_testlib import (
+    COMPONENT_UNITS,
+    ROOT,
+    TLS_TRUST,
+    AirflowAPI,
+    address,
+    api_url,
+    host_of,
+    http_get,
+    run_playbook,
+    tls_trust,
+)
 
 
 @pytest.fixture(scope="module")
@@ -245,3 +256,44 @@ def _redis_probe(address_: str, password: str | None) -> str:
         "except redis.exceptions.ResponseError as e:\n"
         "    print(e)\n"
     )
+
+
+# --- last: retiring a worker (it stays out of service) ------------------------
+
+
+def test_retire_is_refused_for_unknown_hosts_and_the_execution_api(groups):
+    unknown = run_playbook("playbooks/retire.yml", {"retire_host": "no-such-host"})
+    assert unknown.returncode != 0 and "retire_host (HOST=): 'no-such-host'" in unknown.stdout, unknown.stdout[-2000:]
+    first_api = groups["airflow_api_server"][0]
+    api_host = run_playbook("playbooks/retire.yml", {"retire_host": first_api})
+    assert api_host.returncode != 0 and "airflow_api_url" in api_host.stdout, api_host.stdout[-2000:]
+
+
+def test_retire_a_worker_while_it_runs_a_task(api, hosts, groups):
+    """`make retire HOST=<worker>` while that worker runs a task: the task
+    finishes there, the worker's units are stopped and disabled, and new
+    tasks go to the other worker."""
+    run_id = api.trigger("smoke_celery", {"linger": 40})
+    deadline = time.monotonic() + 180
+    while True:
+        ti = api.get(f"/api/v2/dags/smoke_celery/dagRuns/{run_id}/taskInstances/where").json()
+        if ti.get("state") == "running" and ti.get("hostname"):
+            break
+        assert time.monotonic() < deadline, f"where not running within 180 s: {ti}"
+        time.sleep(2)
+    retiring = ti["hostname"]
+    assert retiring in groups["airflow_worker"], ti
+
+    retired = run_playbook("playbooks/retire.yml", {"retire_host": retiring})
+    assert retired.returncode == 0, retired.stdout[-3000:] + retired.stderr[-2000:]
+    run, tis = api.wait_run("smoke_celery", run_id)
+    where = next(t for t in tis if t["task_id"] == "where")
+    assert (where["state"], where["try_number"], where["hostname"]) == ("success", 1, retiring), where
+    assert run["state"] == "success", [(t["task_id"], t["state"], t["hostname"]) for t in tis]
+    for unit in ("airflow-worker", "airflow-maintenance.timer"):
+        service = hosts[retiring].service(unit)
+        assert not service.is_running and not service.is_enabled, f"{retiring}: {unit} still running or enabled"
+
+    others = set(groups["airflow_worker"]) - {retiring}
+    run, tis = api.run_dag("smoke_celery")
+    assert run["state"] == "success" and {t["hostname"] for t in tis} <= others, [(t["task_id"], t["hostname"]) for t in tis]
