@@ -261,12 +261,16 @@ def _redis_probe(address_: str, password: str | None) -> str:
 # --- last: retiring a worker (it stays out of service) ------------------------
 
 
+# what molecule.yml's converge passes besides the inventory (HTTPS api-servers)
+CONVERGE_VARS = {"airflow_api_tls": True}
+
+
 def test_retire_is_refused_for_unknown_hosts_and_the_execution_api(groups):
-    unknown = run_playbook("playbooks/retire.yml", {"retire_host": "no-such-host"})
+    unknown = run_playbook("playbooks/retire.yml", {**CONVERGE_VARS, "retire_host": "no-such-host"})
     out = unknown.stdout + unknown.stderr
     assert unknown.returncode != 0 and "retire_host (HOST=)" in out and "no-such-host" in out, out[-2000:]
     first_api = groups["airflow_api_server"][0]
-    api_host = run_playbook("playbooks/retire.yml", {"retire_host": first_api})
+    api_host = run_playbook("playbooks/retire.yml", {**CONVERGE_VARS, "retire_host": first_api})
     out = api_host.stdout + api_host.stderr
     assert api_host.returncode != 0 and "airflow_api_url" in out, out[-2000:]
 
@@ -286,7 +290,7 @@ def test_retire_a_worker_while_it_runs_a_task(api, hosts, groups):
     retiring = ti["hostname"]
     assert retiring in groups["airflow_worker"], ti
 
-    retired = run_playbook("playbooks/retire.yml", {"retire_host": retiring})
+    retired = run_playbook("playbooks/retire.yml", {**CONVERGE_VARS, "retire_host": retiring})
     assert retired.returncode == 0, retired.stdout[-3000:] + retired.stderr[-2000:]
     run, tis = api.wait_run("smoke_celery", run_id)
     where = next(t for t in tis if t["task_id"] == "where")
