@@ -5,8 +5,7 @@
 - Every interface variable can change on a running deployment: admin user,
   [core] options, worker queues and concurrency (only the worker restarts),
   airflow_config, the admin password, the api-server and flower ports, TLS
-  on and off, flower taken out of the host's groups, the example DAGs. A
-  second identical run changes nothing.
+  on and off. A second identical run changes nothing.
 - A run killed right after it recorded what must restart (the new airflow.cfg
   is written, the components still run the old one) restarts them on the
   next run: the restart markers in /opt/airflow/restart-pending persist.
@@ -29,12 +28,10 @@ import subprocess
 import tempfile
 import threading
 import time
-from pathlib import Path
 
 import pytest
 import requests
 import testinfra.utils.ansible_runner
-import yaml
 
 from airflow_testlib import (
     COMPONENT_UNITS,
@@ -184,21 +181,6 @@ def token_status(base_url: str, username: str, password: str) -> int:
         verify=tls_trust() or True,
     )
     return resp.status_code
-
-
-def inventory_without(group: str, directory: Path) -> str:
-    """A copy of molecule's inventory in which `group` has no host (the group
-    tree and group_vars linked as molecule links them)."""
-    source = Path(INVENTORY)
-    inventory = directory / "inventory"
-    inventory.mkdir()
-    data = yaml.safe_load((source / "ansible_inventory.yml").read_text())
-    data[group]["hosts"] = {}
-    (inventory / "ansible_inventory.yml").write_text(yaml.safe_dump(data))
-    for entry in source.iterdir():
-        if entry.name != "ansible_inventory.yml":
-            (inventory / entry.name).symlink_to(entry.resolve())
-    return str(inventory)
 
 
 def run_until_killed(extra_vars: dict, timeout: float = 900) -> tuple[bool, list[str]]:
@@ -417,31 +399,6 @@ def test_tls_on_and_off(host, secrets):
     assert cfg(host).get("core", "execution_api_server_url") == f"http://{ip}:8080/execution/"
     assert not host.file(tls_dir).exists, f"{tls_dir} left behind with TLS off"
     assert_unchanged(site(), "a re-run after TLS off")
-
-
-def test_flower_retired_and_examples_loaded(host, client, tmp_path):
-    """The host taken out of airflow_flower and airflow_load_examples on in
-    one run: flower's unit is stopped and removed, its port closed; the
-    example DAGs get parsed; the same run again changes nothing. Then back:
-    flower runs again and the examples are off."""
-    without_flower = inventory_without("airflow_flower", tmp_path)
-    changes = {"airflow_load_examples": True}
-    unit_file = "/etc/systemd/system/airflow-flower.service"
-    try:
-        changed = run_playbook("playbooks/site.yml", changes, inventory=without_flower)
-        assert_ok(changed, "site.yml without flower, with the examples")
-        assert not host.service("airflow-flower").is_running, "flower still runs"
-        assert not host.file(unit_file).exists, f"{unit_file} left behind"
-        assert not host.socket("tcp://127.0.0.1:5555").is_listening
-        assert cfg(host).get("core", "load_examples") == "True"
-        client.wait_for_dag("example_bash_operator", timeout=300)
-        assert_unchanged(run_playbook("playbooks/site.yml", changes, inventory=without_flower), "the same again")
-    finally:
-        restored = site()
-    assert_ok(restored, "flower back, examples off")
-    assert host.service("airflow-flower").is_running
-    assert host.run("curl -sf --max-time 10 http://127.0.0.1:5555/healthcheck").rc == 0, "flower not back on 5555"
-    assert cfg(host).get("core", "load_examples") == "False"
 
 
 def test_interrupted_run_still_restarts(host):
