@@ -21,7 +21,6 @@ are printed and written to molecule/upgrade/.results.json.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import os
 import re
@@ -350,80 +349,3 @@ def test_rollback(groups, hosts, api_hosts):
     assert {ti["hostname"] for ti in tis} <= set(groups["airflow_worker"]), ti_states(tis)
 
     assert_ui_lists_dags(api_hosts, "rolled-back")
-
-
-def test_backup_then_reset_then_restore(groups, hosts, api_hosts, tmp_path):
-    """`make backup FETCH=yes` and the timer's dump; `make restore` refused
-    with a dump that is not there and without CONFIRM=yes (nothing stops);
-    then the disaster: `make reset CONFIRM=yes` wipes the database, the
-    broker and the logs, and `make restore` brings the dump back: history,
-    a Variable and the encrypted Connection are there, what was made after
-    the dump is not, every component runs, a task runs, and a re-deploy
-    changes nothing."""
-    data = hosts[groups["postgresql"][0]]
-    api = client(api_hosts[0])
-    assert data.service("postgresql-backup.timer").is_enabled, "the scheduled dump is off"
-    assert data.service("postgresql-backup.timer").is_running
-    kept, lost = f"kept-{uuid.uuid4().hex}", f"lost-{uuid.uuid4().hex}"
-    assert api.post("/api/v2/variables", {"key": "restore_kept", "value": kept}).status_code == 201
-
-    fetch_dir = tmp_path / "backups"
-    result, _ = playbook("backup.yml", {"backup_fetch": "yes", "backup_fetch_dir": str(fetch_dir)}, "backup")
-    assert_ok(result, "backup.yml with backup_fetch=yes")
-    dump = re.search(rf"({BACKUP_DIR}/airflow-\d{{8}}T\d{{6}}Z\.dump)", result.stdout).group(1)
-    name = Path(dump).name
-    fetched = fetch_dir / name
-    assert fetched.is_file(), f"{fetched} not fetched"
-    assert oct(fetch_dir.stat().st_mode & 0o777) == "0o700" and oct(fetched.stat().st_mode & 0o777) == "0o600"
-    assert hashlib.sha256(fetched.read_bytes()).hexdigest() == data.check_output(f"sha256sum {dump}").split()[0]
-    assert data.file(dump).user == "postgres" and data.file(dump).mode == 0o600, "the dump is readable by others"
-
-    dumps_before = data.check_output(f"ls {BACKUP_DIR}").split()
-    timer_run = data.run("systemctl start postgresql-backup.service")
-    assert timer_run.rc == 0, timer_run.stderr
-    new = set(data.check_output(f"ls {BACKUP_DIR}").split()) - set(dumps_before)
-    assert len(new) == 1 and re.fullmatch(r"airflow-\d{8}T\d{6}Z\.dump", new.pop()), f"the timer's service made {new}"
-
-    api_since = {n: unit_active_since(hosts[n], "airflow-api-server") for n in groups["airflow_api_server"]}
-    missing, _ = playbook("restore.yml", {"restore_backup": "airflow-nope.dump", "restore_confirm": "yes"}, "restore-missing")
-    out = missing.stdout + missing.stderr
-    assert missing.returncode != 0 and "airflow-nope.dump is not a dump" in out and name in out, playbook_tail(missing)
-    unconfirmed, _ = playbook("restore.yml", {"restore_backup": name}, "restore-unconfirmed")
-    out = unconfirmed.stdout + unconfirmed.stderr
-    assert unconfirmed.returncode != 0 and "restore_confirm" in out and "CONFIRM=yes" in out, playbook_tail(unconfirmed)
-    assert {n: unit_active_since(hosts[n], "airflow-api-server") for n in api_since} == api_since, "a refused restore stopped Airflow"
-
-    assert api.post("/api/v2/variables", {"key": "restore_lost", "value": lost}).status_code == 201
-    wiped, took = playbook("reset.yml", {"reset_confirm": "yes"}, "reset")
-    assert_ok(wiped, "reset.yml")
-    running = [n for n in groups["airflow_api_server"] if hosts[n].service("airflow-api-server").is_running]
-    assert not running, f"reset.yml left the api-server running on {running}"
-
-    result, took = playbook(
-        "restore.yml",
-        {"restore_backup": name, "restore_confirm": "yes", "airflow_version": FROM_VERSION, "airflow_dags_src": DAGS},
-        "restore",
-    )
-    record("restore_after_reset", wall_seconds=round(took, 1))
-    assert_ok(result, "restore.yml after reset.yml")
-    stale = [
-        f"{host_name}:{unit}"
-        for host_name in groups["airflow"]
-        for unit in host_units(host_name, groups)
-        if not hosts[host_name].service(unit).is_running
-    ]
-    assert not stale, f"not running after the restore: {stale}"
-    api = client(api_hosts[0])
-    resp = api.get("/api/v2/variables/restore_kept")
-    assert resp.status_code == 200 and resp.json()["value"] == kept, resp.text[:300]
-    assert api.get("/api/v2/variables/restore_lost").status_code == 404, "made after the dump, yet restored"
-    for dag_id, run_id in STATE.get("earlier_runs", []):
-        resp = api.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
-        assert resp.status_code == 200 and resp.json()["state"] == "success", f"{dag_id} {run_id}: {resp.text[:200]}"
-    assert_kept_connection(hosts[groups["airflow_api_server"][0]], STATE["password"])
-    run, tis = api.run_dag("upgrade_quick")
-    assert run["state"] == "success", ti_states(tis)
-
-    again, _ = site({"airflow_version": FROM_VERSION}, "restore-redeploy")
-    assert_ok(again, "site.yml after the restore")
-    assert changed_count(again) == 0, f"re-deploy after the restore changed: {changed_tasks(again)}"
