@@ -37,13 +37,13 @@ from airflow_testlib import (
     COMPONENT_UNITS,
     INVENTORY,
     ROOT,
-    SHARED,
     AirflowAPI,
     address,
     api_url,
     assert_virtualenv_task,
     changed_count,
     http_get,
+    playbook_env,
     run_playbook,
     tls_trust,
 )
@@ -189,16 +189,7 @@ def run_until_killed(extra_vars: dict, timeout: float = 900) -> tuple[bool, list
     starts, once "Record what must restart" has run before it (the markers
     are on the host, the new config too, no component restarted yet).
     Returns (killed there, the output lines read)."""
-    env = dict(
-        os.environ,
-        ANSIBLE_ROLES_PATH=str(ROOT / "roles"),
-        ANSIBLE_NOCOLOR="1",
-        ANSIBLE_FORCE_COLOR="0",
-        ANSIBLE_GATHERING="explicit",
-        ANSIBLE_PIPELINING="true",
-        PYTHONUNBUFFERED="1",
-    )
-    env.setdefault("ANSIBLE_VAULT_PASSWORD_FILE", str(SHARED / ".vault_pass"))
+    env = playbook_env(PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(
         ["ansible-playbook", "-i", INVENTORY, str(ROOT / "playbooks/site.yml"), "-e", json.dumps(extra_vars)],
         stdout=subprocess.PIPE,

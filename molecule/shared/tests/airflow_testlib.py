@@ -50,8 +50,8 @@ def vault() -> dict:
     return yaml.safe_load(data)
 
 
-def run_playbook(playbook: str, extra_vars: dict, *options: str, inventory: str | None = None) -> subprocess.CompletedProcess:
-    """ansible-playbook (a path relative to the repo) against the test VMs, as a user runs it."""
+def playbook_env(**extra: str) -> dict[str, str]:
+    """The environment of ansible-playbook runs against the test VMs."""
     env = dict(
         os.environ,
         ANSIBLE_ROLES_PATH=str(ROOT / "roles"),
@@ -59,8 +59,15 @@ def run_playbook(playbook: str, extra_vars: dict, *options: str, inventory: str 
         ANSIBLE_FORCE_COLOR="0",
         ANSIBLE_GATHERING="explicit",
         ANSIBLE_PIPELINING="true",
+        **extra,
     )
     env.setdefault("ANSIBLE_VAULT_PASSWORD_FILE", str(SHARED / ".vault_pass"))
+    return env
+
+
+def run_playbook(playbook: str, extra_vars: dict, *options: str, inventory: str | None = None) -> subprocess.CompletedProcess:
+    """ansible-playbook (a path relative to the repo) against the test VMs, as a user runs it."""
+    env = playbook_env()
     return subprocess.run(
         ["ansible-playbook", "-i", inventory or INVENTORY, str(ROOT / playbook), "-e", json.dumps(extra_vars), *options],
         capture_output=True,
