@@ -58,6 +58,10 @@ CASES = {
     "queue name with a comma": ({"airflow_worker_queues": ["a,b"]}, "airflow_worker_queues"),
     "backup schedule systemd cannot read": ({"postgresql_backup_schedule": "every other tuesday"}, "postgresql_backup_schedule"),
     "no dump kept": ({"postgresql_backup_keep": 0}, "postgresql_backup_keep"),
+    "components may open more connections than PostgreSQL accepts": (
+        {"postgresql_settings": {"max_connections": 40}},
+        "postgresql_settings.max_connections",
+    ),
     "upkeep schedule systemd cannot read": ({"airflow_maintenance_schedule": "now and then"}, "airflow_maintenance_schedule"),
 }
 

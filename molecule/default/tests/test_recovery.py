@@ -11,7 +11,7 @@ import pytest
 import requests
 import testinfra.utils.ansible_runner
 
-from airflow_testlib import COMPONENT_UNITS, INVENTORY, address, api_url, http_get
+from airflow_testlib import COMPONENT_UNITS, INVENTORY, address, api_url, http_get, wait_task_running
 
 testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY).get_hosts("airflow_api_server")
 
@@ -78,14 +78,7 @@ def test_run_survives_postgres_and_redis_restarts(host, api):
 
 def test_stopped_worker_finishes_its_running_task(host, api):
     run_id = api.trigger("smoke_celery", {"linger": 20})
-    wait_until(
-        lambda: any(
-            ti["task_id"] == "where" and ti["state"] == "running"
-            for ti in api.get(f"/api/v2/dags/smoke_celery/dagRuns/{run_id}/taskInstances").json()["task_instances"]
-        ),
-        120,
-        "task `where` running",
-    )
+    wait_task_running(api, "smoke_celery", run_id, "where", timeout=120)
     start = time.monotonic()
     host.check_output("systemctl stop airflow-worker")  # returns once the worker has exited
     stopped_after = time.monotonic() - start

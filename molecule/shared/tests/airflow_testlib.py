@@ -343,6 +343,25 @@ class HealthProbe:
         )
 
 
+def wait_task_running(api: AirflowAPI, dag_id: str, run_id: str, task_id: str, timeout: float = 300) -> None:
+    """Wait until the task runs on a worker (so that what follows happens during it)."""
+
+    def running() -> bool:
+        state = api.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}").json()["state"]
+        assert state not in ("success", "failed", "upstream_failed"), f"{dag_id}.{task_id} already {state}"
+        return state == "running"
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if running():
+                return
+        except (ValueError, KeyError):
+            pass
+        assert time.monotonic() < deadline, f"{dag_id}.{task_id} of {run_id} not running within {timeout} s"
+        time.sleep(2)
+
+
 def assert_virtualenv_task(client: AirflowAPI, host) -> dict:
     """Run dags/smoke_virtualenv.py (a PythonVirtualenvOperator, no
     requirements, no system site packages) on the Celery worker of `host`:

@@ -50,6 +50,7 @@ from airflow_testlib import (
     switch_info,
     unit_active_since,
     vault,
+    wait_task_running,
 )
 
 FROM_VERSION = os.environ.get("EXPECTED_AIRFLOW_VERSION", "3.0.2")
@@ -128,25 +129,6 @@ def record(stage: str, **figures) -> None:
     RESULTS.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
-def wait_task_running(api: AirflowAPI, dag_id: str, run_id: str, task_id: str = "sleep_for", timeout: float = 300) -> None:
-    """Wait until the task runs on a worker (so that what follows happens during it)."""
-
-    def running() -> bool:
-        state = api.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}").json()["state"]
-        assert state not in ("success", "failed", "upstream_failed"), f"{dag_id}.{task_id} already {state}"
-        return state == "running"
-
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if running():
-                return
-        except (ValueError, KeyError):
-            pass
-        assert time.monotonic() < deadline, f"{dag_id}.{task_id} of {run_id} not running within {timeout} s"
-        time.sleep(2)
-
-
 def ti_states(tis: list[dict]) -> list[tuple]:
     return [(ti["task_id"], ti["state"], ti["try_number"], ti["hostname"]) for ti in tis]
 
@@ -197,7 +179,7 @@ def test_converge_deployed_the_seed_version(groups, hosts, api_hosts):
 def test_config_change_rolls_without_api_gap(groups, hosts, api_hosts):
     api = client(api_hosts[0])
     long_run = api.trigger("upgrade_long", {"seconds": 60})
-    wait_task_running(api, "upgrade_long", long_run)
+    wait_task_running(api, "upgrade_long", long_run, "sleep_for")
     airflow_hosts = groups["airflow"]
     before = {name: host_monotonic(hosts[name]) for name in airflow_hosts}
     extra_vars = {"airflow_version": FROM_VERSION, "airflow_config": {"core": {"parallelism": 48}}}
@@ -244,7 +226,7 @@ def test_upgrade_3_0_2_to_3_3_2(groups, hosts, api_hosts):
         assert run["state"] == "success", ti_states(tis)
         earlier.append(("upgrade_quick", run["dag_run_id"]))
     long_run = api.trigger("upgrade_long", {"seconds": 90})
-    wait_task_running(api, "upgrade_long", long_run)
+    wait_task_running(api, "upgrade_long", long_run, "sleep_for")
 
     with HealthProbe([api_url(host) for host in api_hosts]) as probe:
         result, took = site({"airflow_version": TO_VERSION}, "upgrade-upgrade")

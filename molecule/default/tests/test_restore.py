@@ -1,0 +1,103 @@
+"""Backup, the disaster (`make reset`), restore: on the running host.
+
+`make backup FETCH=yes` and the timer's dump; `make restore` refused with a
+dump that is not there and without CONFIRM=yes (nothing stops); then
+`make reset CONFIRM=yes` wipes the database, the broker and the logs, and
+`make restore` brings the dump back: the run history, a Variable and the
+encrypted Connection are there and a task reads them, what was made after
+the dump is not, every component runs, and a re-deploy changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from pathlib import Path
+
+import testinfra.utils.ansible_runner
+
+from airflow_testlib import (
+    COMPONENT_UNITS,
+    INVENTORY,
+    AirflowAPI,
+    api_url,
+    changed_count,
+    playbook_tail,
+    run_playbook,
+    unit_active_since,
+    vault,
+)
+
+testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY).get_hosts("airflow_api_server")
+BACKUP_DIR = "/var/backups/postgresql"
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def test_backup_then_reset_then_restore(host, api, tmp_path):
+    assert host.service("postgresql-backup.timer").is_enabled, "the scheduled dump is off"
+    assert host.service("postgresql-backup.timer").is_running
+    kept, lost, password = (f"{what}-{uuid.uuid4().hex}" for what in ("kept", "lost", "pw"))
+    variable, connection = f"restore_{uuid.uuid4().hex[:8]}", f"restore_{uuid.uuid4().hex[:8]}"
+    assert api.post("/api/v2/variables", {"key": variable, "value": kept}).status_code == 201
+    resp = api.post(
+        "/api/v2/connections",
+        {"connection_id": connection, "conn_type": "generic", "host": "db.invalid", "password": password},
+    )
+    assert resp.status_code == 201, resp.text
+    run, tis = api.run_dag("smoke_celery")
+    assert run["state"] == "success", [(ti["task_id"], ti["state"]) for ti in tis]
+    history = run["dag_run_id"]
+
+    fetch_dir = tmp_path / "backups"
+    result = run_playbook("playbooks/backup.yml", {"backup_fetch": "yes", "backup_fetch_dir": str(fetch_dir)})
+    assert result.returncode == 0, playbook_tail(result)
+    dump = re.search(rf"({BACKUP_DIR}/airflow-\d{{8}}T\d{{6}}Z\.dump)", result.stdout).group(1)
+    name = Path(dump).name
+    fetched = fetch_dir / name
+    assert fetched.is_file(), f"{fetched} not fetched"
+    assert oct(fetch_dir.stat().st_mode & 0o777) == "0o700" and oct(fetched.stat().st_mode & 0o777) == "0o600"
+    assert hashlib.sha256(fetched.read_bytes()).hexdigest() == host.check_output(f"sha256sum {dump}").split()[0]
+    assert (host.file(dump).user, host.file(dump).mode) == ("postgres", 0o600), "the dump is readable by others"
+
+    before = host.check_output(f"ls {BACKUP_DIR}").split()
+    timer_run = host.run("systemctl start postgresql-backup.service")
+    assert timer_run.rc == 0, timer_run.stderr
+    made = set(host.check_output(f"ls {BACKUP_DIR}").split()) - set(before)
+    assert len(made) == 1 and re.fullmatch(r"airflow-\d{8}T\d{6}Z\.dump", made.pop()), f"the timer's service made {made}"
+
+    api_since = unit_active_since(host, "airflow-api-server")
+    missing = run_playbook("playbooks/restore.yml", {"restore_backup": "airflow-nope.dump", "restore_confirm": "yes"})
+    out = missing.stdout + missing.stderr
+    assert missing.returncode != 0 and "airflow-nope.dump is not a dump" in out and name in out, playbook_tail(missing)
+    unconfirmed = run_playbook("playbooks/restore.yml", {"restore_backup": name})
+    out = unconfirmed.stdout + unconfirmed.stderr
+    assert unconfirmed.returncode != 0 and "restore_confirm" in out and "CONFIRM=yes" in out, playbook_tail(unconfirmed)
+    assert unit_active_since(host, "airflow-api-server") == api_since, "a refused restore restarted the api-server"
+
+    assert api.post("/api/v2/variables", {"key": f"{variable}_lost", "value": lost}).status_code == 201
+    wiped = run_playbook("playbooks/reset.yml", {"reset_confirm": "yes"})
+    assert wiped.returncode == 0, playbook_tail(wiped)
+    assert not host.service("airflow-api-server").is_running, "reset.yml left the api-server running"
+
+    restored = run_playbook("playbooks/restore.yml", {"restore_backup": name, "restore_confirm": "yes"})
+    assert restored.returncode == 0, playbook_tail(restored)
+    units = [unit for unit in COMPONENT_UNITS.values() if host.service(unit).is_enabled]
+    assert units and not [unit for unit in units if not host.service(unit).is_running], units
+    client = AirflowAPI(api_url(host), "admin", vault()["vault_airflow_admin_password"])
+    resp = client.get(f"/api/v2/variables/{variable}")
+    assert resp.status_code == 200 and resp.json()["value"] == kept, resp.text[:300]
+    assert client.get(f"/api/v2/variables/{variable}_lost").status_code == 404, "made after the dump, yet restored"
+    resp = client.get(f"/api/v2/dags/smoke_celery/dagRuns/{history}")
+    assert resp.status_code == 200 and resp.json()["state"] == "success", resp.text[:300]
+    run, tis = client.run_dag("smoke_secrets", {"variable": variable, "connection": connection})
+    assert run["state"] == "success", [(ti["task_id"], ti["state"]) for ti in tis]
+    digests = client.xcom("smoke_secrets", run["dag_run_id"], "read")
+    assert digests == {"variable_sha256": sha256(kept), "password_sha256": sha256(password)}, digests
+
+    again = run_playbook("playbooks/site.yml", {})
+    assert again.returncode == 0, playbook_tail(again)
+    assert changed_count(again) == 0, playbook_tail(again)

@@ -1,0 +1,133 @@
+"""make rotate on the running host: new secrets, no failed task, no unreadable data.
+
+Runs last in this scenario (it changes the test bed's vault, which the
+later scenarios then deploy with). `rotate_secret=all` rotates the Fernet
+key, the Redis password, the api secret key and the admin password in one
+run while a task sleeps through it; afterwards a task reads the Variable
+and the Connection stored before, the old values are refused or gone, the
+vault is still encrypted and a re-deploy changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+
+import requests
+import testinfra.utils.ansible_runner
+
+from airflow_testlib import (
+    INVENTORY,
+    SHARED,
+    AirflowAPI,
+    address,
+    api_url,
+    changed_count,
+    playbook_tail,
+    run_playbook,
+    vault,
+    wait_task_running,
+)
+
+testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY).get_hosts("airflow_api_server")
+CFG = "/etc/airflow/airflow.cfg"
+USERS_ACL = "/etc/redis/users.acl"
+VAULT_FILE = SHARED / "group_vars/all/vault.yml"
+ROTATED = ["vault_airflow_fernet_key", "vault_redis_password", "vault_airflow_api_secret_key", "vault_airflow_admin_password"]
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def assert_refused_unchanged(result, *names: str) -> None:
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, "the run did not fail"
+    for name in names:
+        assert name in output, f"the error does not name {name}:\n{output[-2000:]}"
+    changed = [int(n) for n in re.findall(r"changed=(\d+)", output)]
+    assert changed and max(changed) == 0, f"something changed before the error:\n{output[-2000:]}"
+
+
+def test_rotate_refuses_bad_input_before_any_change():
+    before = VAULT_FILE.read_bytes()
+    assert_refused_unchanged(run_playbook("playbooks/rotate.yml", {"rotate_secret": "everything"}), "SECRET=everything", "fernet")
+    assert_refused_unchanged(run_playbook("playbooks/rotate.yml", {"rotate_secret": "jwt"}), "SECRET=jwt", "no task runs")
+    assert_refused_unchanged(
+        run_playbook("playbooks/rotate.yml", {"rotate_secret": "api", "rotate_vault_password_file": "/nonexistent"}),
+        "rotate_vault_password_file",
+    )
+    assert VAULT_FILE.read_bytes() == before, "the vault changed"
+
+
+def redis_answers(host, password: str) -> str:
+    result = host.run(f"REDISCLI_AUTH=%s redis-cli -h {address(host)} ping", password)
+    return (result.stdout + result.stderr).strip()
+
+
+def test_rotate_all_while_a_task_runs(host, api, secrets):
+    old = vault()
+    value, password = f"value-{uuid.uuid4().hex}", f"pw-{uuid.uuid4().hex}"
+    variable, connection = f"rotate_{uuid.uuid4().hex[:8]}", f"rotate_{uuid.uuid4().hex[:8]}"
+    resp = api.post("/api/v2/variables", {"key": variable, "value": value})
+    assert resp.status_code == 201, resp.text
+    resp = api.post(
+        "/api/v2/connections",
+        {"connection_id": connection, "conn_type": "generic", "host": "db.invalid", "login": "x", "password": password},
+    )
+    assert resp.status_code == 201, resp.text
+    long_run = api.trigger("smoke_celery", {"linger": 60})
+    wait_task_running(api, "smoke_celery", long_run, "where")
+
+    result = run_playbook("playbooks/rotate.yml", {"rotate_secret": "all"})
+    assert result.returncode == 0, playbook_tail(result)
+    output = result.stdout + result.stderr
+    for name, secret in old.items():
+        assert secret not in output, f"{name} appears in the output"
+
+    new = vault()
+    secrets.update(new)  # the session's later tests use the new values
+    assert VAULT_FILE.read_bytes().startswith(b"$ANSIBLE_VAULT;"), "the vault is no longer encrypted"
+    assert oct(VAULT_FILE.stat().st_mode & 0o777) == "0o600"
+    for name in ROTATED:
+        assert new[name] != old[name], f"{name} was not rotated"
+    for name in ("vault_airflow_jwt_secret", "vault_postgresql_airflow_password"):
+        assert new[name] == old[name], f"{name} changed"
+    assert not [key for key in new if key.endswith(("_next", "_previous"))], sorted(new)
+
+    # the task that slept through three rolling restarts ended well, first try
+    run, tis = api.wait_run("smoke_celery", long_run, timeout=400)
+    assert run["state"] == "success", [(ti["task_id"], ti["state"], ti["try_number"]) for ti in tis]
+    assert {ti["try_number"] for ti in tis} == {1}, [(ti["task_id"], ti["try_number"]) for ti in tis]
+
+    # the Fernet key: only the new one on the host, and the stored secrets still decrypt in a task
+    cfg = host.file(CFG).content_string
+    assert f"fernet_key = {new['vault_airflow_fernet_key']}\n" in cfg
+    assert old["vault_airflow_fernet_key"] not in cfg, "the old Fernet key is still in airflow.cfg"
+    assert old["vault_airflow_api_secret_key"] not in cfg and old["vault_redis_password"] not in cfg
+    client = AirflowAPI(api_url(host), "admin", new["vault_airflow_admin_password"])
+    run, tis = client.run_dag("smoke_secrets", {"variable": variable, "connection": connection})
+    assert run["state"] == "success", [(ti["task_id"], ti["state"]) for ti in tis]
+    digests = client.xcom("smoke_secrets", run["dag_run_id"], "read")
+    assert digests == {"variable_sha256": sha256(value), "password_sha256": sha256(password)}, digests
+
+    # the admin's old password and the old Redis password are refused
+    resp = requests.post(
+        f"{api_url(host)}/auth/token",
+        json={"username": "admin", "password": old["vault_airflow_admin_password"]},
+        timeout=15,
+    )
+    assert resp.status_code in (401, 403), f"the old admin password still works: {resp.status_code}"
+    assert redis_answers(host, new["vault_redis_password"]) == "PONG"
+    assert "PONG" not in redis_answers(host, old["vault_redis_password"]), "Redis still accepts the old password"
+    acl = host.file(USERS_ACL)
+    assert (acl.user, acl.group, acl.mode) == ("redis", "redis", 0o640)
+    assert new["vault_redis_password"] not in acl.content_string, "the users file holds the password itself"
+    assert acl.content_string.count("#") == 1, "the users file still accepts a second password"
+
+    # a deploy afterwards has nothing to do
+    again = run_playbook("playbooks/site.yml", {})
+    assert again.returncode == 0, playbook_tail(again)
+    assert changed_count(again) == 0, playbook_tail(again)
+
