@@ -7,7 +7,7 @@
 #   make backup ENV=<env>        pg_dump of the metadata database on its host (FETCH=yes: a copy here)
 #   make restore ENV=<env> BACKUP=<name> CONFIRM=yes   replace the database with that dump
 #   make retire ENV=<env> HOST=<host>   drain and stop a host before it leaves the inventory
-#   make rotate ENV=<env> SECRET=<fernet|api|redis|admin|all>   new secrets, rolled out safely
+#   make rotate ENV=<env> SECRET=<fernet|redis|api|admin|jwt|postgresql|all>   new secrets, rolled out safely
 #   make test                    lint + every molecule scenario (what CI runs)
 # `make help` lists every target.
 
@@ -72,7 +72,7 @@ backup: build ## pg_dump of the metadata database, kept on its host (FETCH=yes: 
 retire: build ## drain a worker and stop every component of HOST=<host> before it leaves the inventory
 	$(PLAYBOOK) playbooks/retire.yml -e retire_host=$(HOST) $(ARGS)
 
-rotate: build ## new secrets into the vault, rolled out with no failed task: SECRET=<fernet|api|redis|admin|all>
+rotate: build ## new secrets into the vault, rolled out with no failed task: SECRET=<fernet|redis|api|admin|jwt|postgresql|all>
 	$(PLAYBOOK) playbooks/rotate.yml -e rotate_secret=$(SECRET) -e rotate_vault_password_file=$(CURDIR)/$(INVENTORY)/.vault_pass $(ARGS)
 
 restore: build ## replace the metadata database with a dump: BACKUP=<file name> CONFIRM=yes (Airflow stops meanwhile)

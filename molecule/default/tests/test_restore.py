@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 import uuid
 from pathlib import Path
 
@@ -53,7 +54,9 @@ def test_backup_then_reset_then_restore(host, api, tmp_path):
     history = run["dag_run_id"]
 
     fetch_dir = tmp_path / "backups"
+    start = time.monotonic()
     result = run_playbook("playbooks/backup.yml", {"backup_fetch": "yes", "backup_fetch_dir": str(fetch_dir)})
+    print(f"\nmake backup FETCH=yes: {time.monotonic() - start:.0f} s")
     assert result.returncode == 0, playbook_tail(result)
     dump = re.search(rf"({BACKUP_DIR}/airflow-\d{{8}}T\d{{6}}Z\.dump)", result.stdout).group(1)
     name = Path(dump).name
@@ -83,7 +86,9 @@ def test_backup_then_reset_then_restore(host, api, tmp_path):
     assert wiped.returncode == 0, playbook_tail(wiped)
     assert not host.service("airflow-api-server").is_running, "reset.yml left the api-server running"
 
+    start = time.monotonic()
     restored = run_playbook("playbooks/restore.yml", {"restore_backup": name, "restore_confirm": "yes"})
+    print(f"make restore after make reset: {time.monotonic() - start:.0f} s")
     assert restored.returncode == 0, playbook_tail(restored)
     units = [unit for unit in COMPONENT_UNITS.values() if host.service(unit).is_enabled]
     assert units and not [unit for unit in units if not host.service(unit).is_running], units
