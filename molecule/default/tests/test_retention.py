@@ -6,6 +6,7 @@ row of Airflow's `log` table, then runs the timer's service once."""
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import testinfra.utils.ansible_runner
@@ -44,7 +45,9 @@ def test_upkeep_removes_only_what_is_old(host):
         f" (now(), 'retention-test', 'new-{marker}')",
     )
 
+    start = time.monotonic()
     run = host.run("systemctl start airflow-maintenance.service")
+    print(f"\nairflow-maintenance.service (log pruning, airflow db clean): {time.monotonic() - start:.0f} s")
     journal = host.run("journalctl -u airflow-maintenance.service -n 30 --no-pager -o cat").stdout
     assert run.rc == 0, f"{run.stderr}\n{journal}"
 
