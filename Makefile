@@ -103,7 +103,7 @@ test: lint image ## lint + every molecule scenario (create, converge, idempotenc
 	molecule/shared/ensure-browser.sh
 	for s in $(or $(SCENARIO),$(SCENARIOS)); do \
 	  ANSIBLE_VAULT_PASSWORD_FILE=$(CURDIR)/molecule/shared/.vault_pass \
-	  $(BIN)/molecule --base-config molecule/shared/base.yml test -s $$s; done
+	  $(BIN)/molecule test -s $$s; done
 
 BENCH_ARGS ?=
 bench: build image ## deploy benchmark on bench-* containers (BENCH_ARGS="--runs 1 --only rerun"), bench/results.json
