@@ -23,9 +23,11 @@ from airflow_testlib import (
     INVENTORY,
     AirflowAPI,
     api_url,
+    assert_task_reads,
     changed_count,
     playbook_tail,
     run_playbook,
+    store_secrets,
     unit_active_since,
     vault,
 )
@@ -34,21 +36,11 @@ testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY).get_ho
 BACKUP_DIR = "/var/backups/postgresql"
 
 
-def sha256(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
 def test_backup_then_reset_then_restore(host, api, tmp_path):
     assert host.service("postgresql-backup.timer").is_enabled, "the scheduled dump is off"
     assert host.service("postgresql-backup.timer").is_running
-    kept, lost, password = (f"{what}-{uuid.uuid4().hex}" for what in ("kept", "lost", "pw"))
-    variable, connection = f"restore_{uuid.uuid4().hex[:8]}", f"restore_{uuid.uuid4().hex[:8]}"
-    assert api.post("/api/v2/variables", {"key": variable, "value": kept}).status_code == 201
-    resp = api.post(
-        "/api/v2/connections",
-        {"connection_id": connection, "conn_type": "generic", "host": "db.invalid", "password": password},
-    )
-    assert resp.status_code == 201, resp.text
+    stored = store_secrets(api, "restore")
+    lost = f"lost-{uuid.uuid4().hex}"
     run, tis = api.run_dag("smoke_celery")
     assert run["state"] == "success", [(ti["task_id"], ti["state"]) for ti in tis]
     history = run["dag_run_id"]
@@ -81,7 +73,7 @@ def test_backup_then_reset_then_restore(host, api, tmp_path):
     assert unconfirmed.returncode != 0 and "restore_confirm" in out and "CONFIRM=yes" in out, playbook_tail(unconfirmed)
     assert unit_active_since(host, "airflow-api-server") == api_since, "a refused restore restarted the api-server"
 
-    assert api.post("/api/v2/variables", {"key": f"{variable}_lost", "value": lost}).status_code == 201
+    assert api.post("/api/v2/variables", {"key": f"{stored.variable}_lost", "value": lost}).status_code == 201
     wiped = run_playbook("playbooks/reset.yml", {"reset_confirm": "yes"})
     assert wiped.returncode == 0, playbook_tail(wiped)
     assert not host.service("airflow-api-server").is_running, "reset.yml left the api-server running"
@@ -93,15 +85,12 @@ def test_backup_then_reset_then_restore(host, api, tmp_path):
     units = [unit for unit in COMPONENT_UNITS.values() if host.service(unit).is_enabled]
     assert units and not [unit for unit in units if not host.service(unit).is_running], units
     client = AirflowAPI(api_url(host), "admin", vault()["vault_airflow_admin_password"])
-    resp = client.get(f"/api/v2/variables/{variable}")
-    assert resp.status_code == 200 and resp.json()["value"] == kept, resp.text[:300]
-    assert client.get(f"/api/v2/variables/{variable}_lost").status_code == 404, "made after the dump, yet restored"
+    resp = client.get(f"/api/v2/variables/{stored.variable}")
+    assert resp.status_code == 200 and resp.json()["value"] == stored.value, resp.text[:300]
+    assert client.get(f"/api/v2/variables/{stored.variable}_lost").status_code == 404, "made after the dump, yet restored"
     resp = client.get(f"/api/v2/dags/smoke_celery/dagRuns/{history}")
     assert resp.status_code == 200 and resp.json()["state"] == "success", resp.text[:300]
-    run, tis = client.run_dag("smoke_secrets", {"variable": variable, "connection": connection})
-    assert run["state"] == "success", [(ti["task_id"], ti["state"]) for ti in tis]
-    digests = client.xcom("smoke_secrets", run["dag_run_id"], "read")
-    assert digests == {"variable_sha256": sha256(kept), "password_sha256": sha256(password)}, digests
+    assert_task_reads(client, stored)
 
     again = run_playbook("playbooks/site.yml", {})
     assert again.returncode == 0, playbook_tail(again)

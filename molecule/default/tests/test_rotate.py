@@ -11,10 +11,8 @@ gone, the vault is still encrypted and a re-deploy changes nothing.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import time
-import uuid
 
 import requests
 import testinfra.utils.ansible_runner
@@ -25,9 +23,11 @@ from airflow_testlib import (
     AirflowAPI,
     address,
     api_url,
+    assert_task_reads,
     changed_count,
     playbook_tail,
     run_playbook,
+    store_secrets,
     vault,
     wait_task_running,
 )
@@ -44,10 +44,6 @@ ROTATED = [
     "vault_airflow_jwt_secret",
     "vault_postgresql_airflow_password",
 ]
-
-
-def sha256(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def assert_refused_unchanged(result, *names: str) -> None:
@@ -76,15 +72,7 @@ def redis_answers(host, password: str) -> str:
 
 def test_rotate_all_while_a_task_runs(host, api, secrets):
     old = vault()
-    value, password = f"value-{uuid.uuid4().hex}", f"pw-{uuid.uuid4().hex}"
-    variable, connection = f"rotate_{uuid.uuid4().hex[:8]}", f"rotate_{uuid.uuid4().hex[:8]}"
-    resp = api.post("/api/v2/variables", {"key": variable, "value": value})
-    assert resp.status_code == 201, resp.text
-    resp = api.post(
-        "/api/v2/connections",
-        {"connection_id": connection, "conn_type": "generic", "host": "db.invalid", "login": "x", "password": password},
-    )
-    assert resp.status_code == 201, resp.text
+    stored = store_secrets(api, "rotate")
     long_run = api.trigger("smoke_celery", {"linger": 60})
     wait_task_running(api, "smoke_celery", long_run, "where")
 
@@ -117,10 +105,7 @@ def test_rotate_all_while_a_task_runs(host, api, secrets):
     for name in ROTATED:
         assert old[name] not in cfg, f"the old {name} is still in airflow.cfg"
     assert f"jwt_secret = {new['vault_airflow_jwt_secret']}\n" in cfg
-    run, tis = client.run_dag("smoke_secrets", {"variable": variable, "connection": connection})
-    assert run["state"] == "success", [(ti["task_id"], ti["state"]) for ti in tis]
-    digests = client.xcom("smoke_secrets", run["dag_run_id"], "read")
-    assert digests == {"variable_sha256": sha256(value), "password_sha256": sha256(password)}, digests
+    assert_task_reads(client, stored)
 
     # the admin's old password and the old Redis password are refused
     resp = requests.post(

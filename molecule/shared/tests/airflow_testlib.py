@@ -7,7 +7,10 @@ PostgreSQL and Redis inside the test "VMs".
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 import functools
+import uuid
+import hashlib
 import json
 import os
 import re
@@ -361,6 +364,39 @@ def wait_task_running(api: AirflowAPI, dag_id: str, run_id: str, task_id: str, t
         assert time.monotonic() < deadline, f"{dag_id}.{task_id} of {run_id} not running within {timeout} s"
         time.sleep(2)
 
+
+
+@dataclass
+class StoredSecrets:
+    """A Variable and a Connection stored (encrypted with the Fernet key) through the API."""
+
+    variable: str
+    value: str
+    connection: str
+    password: str
+
+
+def store_secrets(api: AirflowAPI, prefix: str) -> StoredSecrets:
+    stored = StoredSecrets(
+        f"{prefix}_{uuid.uuid4().hex[:8]}", f"value-{uuid.uuid4().hex}", f"{prefix}_{uuid.uuid4().hex[:8]}", f"pw-{uuid.uuid4().hex}"
+    )
+    resp = api.post("/api/v2/variables", {"key": stored.variable, "value": stored.value})
+    assert resp.status_code == 201, resp.text
+    resp = api.post(
+        "/api/v2/connections",
+        {"connection_id": stored.connection, "conn_type": "generic", "host": "db.invalid", "password": stored.password},
+    )
+    assert resp.status_code == 201, resp.text
+    return stored
+
+
+def assert_task_reads(api: AirflowAPI, stored: StoredSecrets) -> None:
+    """A smoke_secrets task reads the Variable and the Connection's password (SHA-256 digests compared)."""
+    run, tis = api.run_dag("smoke_secrets", {"variable": stored.variable, "connection": stored.connection})
+    assert run["state"] == "success", [(ti["task_id"], ti["state"]) for ti in tis]
+    digests = api.xcom("smoke_secrets", run["dag_run_id"], "read")
+    want = {"variable_sha256": stored.value, "password_sha256": stored.password}
+    assert digests == {key: hashlib.sha256(text.encode()).hexdigest() for key, text in want.items()}, digests
 
 def assert_virtualenv_task(client: AirflowAPI, host) -> dict:
     """Run dags/smoke_virtualenv.py (a PythonVirtualenvOperator, no
