@@ -101,9 +101,8 @@ lint: build ## yamllint + ansible-lint (production profile)
 test: lint image ## lint + every molecule scenario (create, converge, idempotence, verify, destroy)
 	$(BIN)/ansible-playbook -i localhost, playbooks/bootstrap.yml -e bootstrap_dir=$(CURDIR)/molecule/shared
 	molecule/shared/ensure-browser.sh
-	for s in $(or $(SCENARIO),$(SCENARIOS)); do \
-	  ANSIBLE_VAULT_PASSWORD_FILE=$(CURDIR)/molecule/shared/.vault_pass \
-	  $(BIN)/molecule test -s $$s; done
+	ANSIBLE_VAULT_PASSWORD_FILE=$(CURDIR)/molecule/shared/.vault_pass \
+	  molecule/shared/run-scenarios.sh $(or $(SCENARIO),$(SCENARIOS))
 
 BENCH_ARGS ?=
 bench: build image ## deploy benchmark on bench-* containers (BENCH_ARGS="--runs 1 --only rerun"), bench/results.json

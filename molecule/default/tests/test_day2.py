@@ -4,8 +4,8 @@
   runs on the Celery worker: the units have the release's `python` on PATH.
 - Every interface variable can change on a running deployment: admin user,
   [core] options, worker queues and concurrency (only the worker restarts),
-  airflow_config, the admin password, the api-server and flower ports, TLS
-  on and off. A second identical run changes nothing.
+  airflow_config, the admin password, the api-server and flower ports with
+  TLS on, and back. A second identical run changes nothing.
 - A run killed right after it recorded what must restart (the new airflow.cfg
   is written, the components still run the old one) restarts them on the
   next run: the restart markers in /opt/airflow/restart-pending persist.
@@ -18,7 +18,6 @@ autouse fixture), so the other modules pass in any order.
 
 from __future__ import annotations
 
-import base64
 import configparser
 import json
 import os
@@ -172,13 +171,13 @@ def celery_inspect(host, what: str, timeout: float = 90):
         time.sleep(3)
 
 
-def token_status(base_url: str, username: str, password: str) -> int:
+def token_status(base_url: str, username: str, password: str, verify: str | None = None) -> int:
     """HTTP status of /auth/token for these credentials."""
     resp = requests.post(
         f"{base_url}/auth/token",
         json={"username": username, "password": password},
         timeout=API_TIMEOUT,
-        verify=tls_trust() or True,
+        verify=verify or tls_trust() or True,
     )
     return resp.status_code
 
@@ -309,87 +308,51 @@ def test_changes_at_once_then_nothing_then_worker_only(host, secrets):
     assert token_status(api_url(host), "admin", password) in (200, 201)
 
 
-def test_admin_password_change(host, secrets):
-    """A new airflow_admin_password applies to the existing admin user: the new
-    one logs in, the old one is refused; and back."""
-    base = api_url(host)
+def test_ports_tls_and_admin_password_change_and_come_back(host, secrets):
+    """One run moves the api-server to 8081 with TLS on, flower to 5556 and
+    gives the existing admin a new airflow_admin_password: the api-server
+    answers HTTPS there (a self-signed certificate the host's trust bundle
+    holds) and nothing listens on the old ports, the execution API URL
+    follows, the new password logs in and the old one is refused, a Celery
+    run succeeds over it; then back to plain HTTP on 8080 and 5555 and the
+    vault's password: no TLS file left, and a re-run changes nothing."""
     old = secrets["vault_airflow_admin_password"]
-    new = "rotated-" + base64.urlsafe_b64encode(os.urandom(15)).decode()
-    try:
-        changed = site({"airflow_admin_password": new})
-        assert_ok(changed, "site.yml with a new admin password")
-        assert changed_count(changed) > 0
-        assert token_status(base, "admin", new) in (200, 201), "the new admin password does not log in"
-        assert token_status(base, "admin", old) in (401, 403), "the old admin password still logs in"
-    finally:
-        restored = site()
-    assert_ok(restored, "restore the vault's admin password")
-    assert token_status(base, "admin", old) in (200, 201), "the vault's admin password does not log in again"
-    assert token_status(base, "admin", new) in (401, 403), "the rotated password still logs in"
-
-
-def test_ports_change_and_come_back(host, secrets):
-    """api-server on 8081 and flower on 5556: each answers on its new port,
-    the old ports close, the execution API URL follows, a run succeeds; then
-    back to 8080/5555, and a re-run changes nothing."""
+    new = "changed-" + os.urandom(12).hex()
     ip = address(host)
-    scheme = "https" if tls_trust() else "http"
-    moved = f"{scheme}://{ip}:8081"
     hostname = host.check_output("hostname")
+    tls_dir = "/etc/airflow/tls"
+    moved = f"https://{ip}:8081"
     try:
-        changed = site({"airflow_api_port": 8081, "airflow_flower_port": 5556})
-        assert_ok(changed, "site.yml with the api-server on 8081 and flower on 5556")
-        assert http_get(f"{moved}/api/v2/version", timeout=API_TIMEOUT).status_code == 200
+        changed = site({"airflow_api_port": 8081, "airflow_flower_port": 5556, "airflow_api_tls": True, "airflow_admin_password": new})
+        assert_ok(changed, "site.yml with the api-server on 8081 over TLS, flower on 5556, a new admin password")
+        with tempfile.NamedTemporaryFile("w", suffix=".pem", delete=False) as trust:
+            trust.write(host.file(f"{tls_dir}/api-trust.pem").content_string)
+        resp = requests.get(f"{moved}/api/v2/version", verify=trust.name, timeout=API_TIMEOUT)
+        assert resp.status_code == 200, resp.text[:300]
+        with pytest.raises(requests.RequestException):
+            requests.get(f"http://{ip}:8081/api/v2/version", timeout=10).raise_for_status()
         assert not host.socket("tcp://0.0.0.0:8080").is_listening, "the api-server still listens on 8080"
         assert host.run("curl -sf --max-time 10 http://127.0.0.1:5556/healthcheck").rc == 0, "flower not on 5556"
         assert not host.socket("tcp://127.0.0.1:5555").is_listening, "flower still listens on 5555"
         assert cfg(host).get("core", "execution_api_server_url") == f"{moved}/execution/"
 
-        moved_client = AirflowAPI(moved, "admin", secrets["vault_airflow_admin_password"], timeout=API_TIMEOUT)
-        run, tis = moved_client.run_dag("smoke_celery")
+        assert token_status(moved, "admin", old, trust.name) in (401, 403), "the old admin password still logs in"
+        client = AirflowAPI(moved, "admin", new, timeout=API_TIMEOUT, verify=trust.name)  # asserts the new one logs in
+        run, tis = client.run_dag("smoke_celery")
         assert run["state"] == "success", [(ti["task_id"], ti["state"]) for ti in tis]
         assert {ti["hostname"] for ti in tis} == {hostname}
     finally:
         restored = site()
-    assert_ok(restored, "restore ports 8080 and 5555")
-    assert http_get(f"{api_url(host)}/api/v2/version", timeout=API_TIMEOUT).status_code == 200
+    assert_ok(restored, "back to plain HTTP on 8080, flower on 5555, the vault's admin password")
+    assert http_get(f"http://{ip}:8080/api/v2/version", timeout=API_TIMEOUT).status_code == 200
     assert host.run("curl -sf --max-time 10 http://127.0.0.1:5555/healthcheck").rc == 0, "flower not back on 5555"
     assert not host.socket("tcp://0.0.0.0:8081").is_listening
     assert not host.socket("tcp://127.0.0.1:5556").is_listening
-    assert cfg(host).get("core", "execution_api_server_url") == f"{api_url(host)}/execution/"
-    assert_unchanged(site(), "a re-run after the restore")
-
-
-def test_tls_on_and_off(host, secrets):
-    """airflow_api_tls on a running deployment: the api-server answers HTTPS
-    (a self-signed certificate the host's trust bundle holds) and no longer
-    plain HTTP, the execution API URL follows, a Celery run succeeds over
-    it; then off again: plain HTTP, no TLS file left, a re-run changes
-    nothing."""
-    ip = address(host)
-    tls_dir = "/etc/airflow/tls"
-    try:
-        changed = site({"airflow_api_tls": True})
-        assert_ok(changed, "site.yml with airflow_api_tls: true")
-        with tempfile.NamedTemporaryFile("w", suffix=".pem", delete=False) as trust:
-            trust.write(host.file(f"{tls_dir}/api-trust.pem").content_string)
-        secure = f"https://{ip}:8080"
-        resp = requests.get(f"{secure}/api/v2/version", verify=trust.name, timeout=API_TIMEOUT)
-        assert resp.status_code == 200, resp.text[:300]
-        with pytest.raises(requests.RequestException):
-            requests.get(f"http://{ip}:8080/api/v2/version", timeout=10).raise_for_status()
-        assert cfg(host).get("core", "execution_api_server_url") == f"{secure}/execution/"
-
-        client = AirflowAPI(secure, "admin", secrets["vault_airflow_admin_password"], timeout=API_TIMEOUT, verify=trust.name)
-        run, tis = client.run_dag("smoke_celery")
-        assert run["state"] == "success", [(ti["task_id"], ti["state"]) for ti in tis]
-    finally:
-        restored = site()
-    assert_ok(restored, "TLS off again")
-    assert http_get(f"http://{ip}:8080/api/v2/version", timeout=API_TIMEOUT).status_code == 200
     assert cfg(host).get("core", "execution_api_server_url") == f"http://{ip}:8080/execution/"
     assert not host.file(tls_dir).exists, f"{tls_dir} left behind with TLS off"
-    assert_unchanged(site(), "a re-run after TLS off")
+    assert token_status(api_url(host), "admin", old) in (200, 201), "the vault's admin password does not log in again"
+    assert token_status(api_url(host), "admin", new) in (401, 403), "the changed password still logs in"
+    assert_unchanged(site(), "a re-run after the restore")
 
 
 def test_interrupted_run_still_restarts(host):
@@ -420,4 +383,3 @@ def test_interrupted_run_still_restarts(host):
         restored = site()
     assert_ok(restored, "restore the defaults")
     assert not cfg(host).has_option("core", "parallelism")
-    assert_unchanged(site(), "a re-run after the restore")
