@@ -28,7 +28,7 @@ export ANSIBLE_FORCE_COLOR ?= true
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 PLAYBOOK := $(BIN)/ansible-playbook -i $(INVENTORY) --vault-password-file $(INVENTORY)/.vault_pass
 
-.PHONY: help build venv docker image bootstrap up deploy dags rollback backup restore retire rotate check down start reset logs lint test bench clean
+.PHONY: help build venv docker image bootstrap up deploy dags rollback backup restore retire rotate check down start reset logs changelog lint test bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -93,10 +93,17 @@ reset: build ## stop and WIPE all data of inventories/$(ENV) (needs CONFIRM=yes)
 logs: build ## follow a component's journal: make logs COMPONENT=scheduler [ENV=local]
 	scripts/logs.sh $(INVENTORY) $(COMPONENT)
 
+changelog: build ## CHANGELOG.md from changelogs/ (RELEASE=yes: the fragments become galaxy.yml's version)
+	$(BIN)/antsibull-changelog $(if $(filter yes,$(RELEASE)),release,generate)
+
 lint: build ## yamllint + ansible-lint (production profile)
 	$(BIN)/yamllint --strict .
 	$(BIN)/ansible-lint
 	$(BIN)/python scripts/role-docs.py --check
+	$(BIN)/antsibull-changelog lint
+	$(BIN)/antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml
+	mkdir -p .cache && $(BIN)/antsibull-changelog generate --output .cache/CHANGELOG.md --output-format md
+	diff -u .cache/CHANGELOG.md CHANGELOG.md || { echo "CHANGELOG.md is not what changelogs/changelog.yaml says: run make changelog"; exit 1; }
 
 test: lint image ## lint + every molecule scenario (create, converge, idempotence, verify, destroy)
 	$(BIN)/ansible-playbook -i localhost, playbooks/bootstrap.yml -e bootstrap_dir=$(CURDIR)/molecule/shared
