@@ -1,0 +1,129 @@
+"""The collection as its users run it: built, installed, called by FQCN.
+
+`ansible-galaxy collection build` makes the tarball (only what runs goes
+in), `ansible-galaxy collection install` puts it into a temporary
+collections path, and a user's own playbook directory (its own ansible.cfg,
+inventory, DAGs and plugins folders; no path into this repo, no role path)
+runs `airflow_ops.airflow_vm.site` against the deployed test VM:
+
+- without `airflow_dags_src`, preflight refuses, naming it, and nothing
+  changes (the default points next to the playbooks of the installed
+  collection, which holds no DAGs);
+- with the user's folders (the same DAGs and plugins the scenario deployed),
+  the run succeeds and changes nothing: the installed collection deploys
+  exactly what the repo deploys.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from airflow_testlib import INVENTORY, ROOT, SHARED, changed_count, playbook_tail
+
+FQCN = "airflow_ops.airflow_vm"
+# what a user runs, and what they must not get
+SHIPPED = ["roles/airflow/tasks/main.yml", "roles/airflow/files/pack.py", "playbooks/site.yml", "meta/runtime.yml",
+           "README.md", "LICENSE", "CHANGELOG.md", "changelogs/changelog.yaml"]
+NOT_SHIPPED = re.compile(
+    r"^(Makefile|ansible\.cfg|requirements\.(txt|yml)|\.ansible/|\.venv/|\.cache/|\.molecule-logs/|molecule/|scripts/"
+    r"|bench/|inventories/|dags/|changelogs/fragments/|\.ci/|\.github/|\.config/)"
+)
+
+
+@pytest.fixture(scope="module")
+def user_dir(tmp_path_factory) -> Path:
+    """A user's playbook directory with the collection installed from the built tarball."""
+    base = tmp_path_factory.mktemp("collection")
+    built = subprocess.run(
+        ["ansible-galaxy", "collection", "build", str(ROOT), "--output-path", str(base)],
+        capture_output=True, text=True, check=False,
+    )
+    assert built.returncode == 0, built.stdout + built.stderr
+    tarball = next(base.glob("airflow_ops-airflow_vm-*.tar.gz"))
+    with tarfile.open(tarball) as tar:
+        names = tar.getnames()
+    missing = [name for name in SHIPPED if name not in names]
+    assert not missing, f"{tarball.name} lacks {missing}"
+    extra = sorted({name.split("/")[0] for name in names if NOT_SHIPPED.match(name)})
+    assert not extra, f"{tarball.name} ships development files: {extra}"
+
+    collections = base / "collections"
+    # --no-deps: the dependencies come with the `ansible` package (no Galaxy here)
+    installed = subprocess.run(
+        ["ansible-galaxy", "collection", "install", str(tarball), "-p", str(collections), "--no-deps"],
+        capture_output=True, text=True, check=False,
+    )
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+
+    user = base / "ops-repo"
+    (user / "playbooks").mkdir(parents=True)
+    (user / "playbooks/site.yml").write_text(
+        textwrap.dedent(
+            f"""\
+            ---
+            - name: Our Airflow
+              ansible.builtin.import_playbook: {FQCN}.site
+            """
+        )
+    )
+    (user / "ansible.cfg").write_text(
+        textwrap.dedent(
+            f"""\
+            [defaults]
+            collections_path = {collections}
+            roles_path = {user}/roles
+            inventory = {user}/inventory
+            gathering = explicit
+            interpreter_python = auto_silent
+            [connection]
+            pipelining = True
+            """
+        )
+    )
+    # the inventory of the test VM, copied (links followed): hosts and group_vars with the vault
+    shutil.copytree(INVENTORY, user / "inventory", symlinks=False)
+    shutil.copytree(ROOT / "dags", user / "dags", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "plugins", user / "plugins", ignore=shutil.ignore_patterns("__pycache__"))
+    return user
+
+
+def user_run(user: Path, extra_vars: dict[str, str]) -> subprocess.CompletedProcess:
+    """ansible-playbook as the user runs it: in their directory, with their
+    ansible.cfg and nothing of this repo's Ansible settings."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("ANSIBLE_", "MOLECULE_"))}
+    env.update(
+        ANSIBLE_CONFIG=str(user / "ansible.cfg"),
+        ANSIBLE_VAULT_PASSWORD_FILE=os.environ.get("ANSIBLE_VAULT_PASSWORD_FILE", str(SHARED / ".vault_pass")),
+        ANSIBLE_NOCOLOR="1",
+    )
+    args = ["ansible-playbook", "playbooks/site.yml"]
+    for name, value in extra_vars.items():
+        args += ["-e", f"{name}={value}"]
+    return subprocess.run(args, cwd=user, env=env, capture_output=True, text=True, timeout=900, check=False)
+
+
+def test_without_a_dags_folder_preflight_names_it(user_dir):
+    result = user_run(user_dir, {})
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, f"ran without airflow_dags_src:\n{playbook_tail(result)}"
+    assert "airflow_dags_src" in output, playbook_tail(result)
+    changed = [int(n) for n in re.findall(r"changed=(\d+)", output)]
+    assert changed and max(changed) == 0, f"something changed before the error:\n{playbook_tail(result)}"
+
+
+def test_the_installed_collection_deploys_what_the_repo_deploys(user_dir):
+    result = user_run(
+        user_dir,
+        {"airflow_dags_src": f"{user_dir}/dags/", "airflow_plugins_src": f"{user_dir}/plugins/"},
+    )
+    assert result.returncode == 0, playbook_tail(result)
+    assert re.search(r"^PLAY RECAP", result.stdout, re.MULTILINE), playbook_tail(result)
+    assert changed_count(result) == 0, playbook_tail(result)
