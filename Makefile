@@ -28,7 +28,7 @@ export ANSIBLE_FORCE_COLOR ?= true
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 PLAYBOOK := $(BIN)/ansible-playbook -i $(INVENTORY) --vault-password-file $(INVENTORY)/.vault_pass
 
-.PHONY: help build venv docker image bootstrap up deploy dags rollback backup restore retire rotate check down start reset logs changelog lint test bench clean
+.PHONY: help build venv docker image bootstrap up deploy dags rollback backup restore retire rotate check down start reset logs changelog lint sanity test bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -105,7 +105,21 @@ lint: build ## yamllint + ansible-lint (production profile)
 	mkdir -p .cache && $(BIN)/antsibull-changelog generate --output .cache/CHANGELOG.md --output-format md
 	diff -u .cache/CHANGELOG.md CHANGELOG.md || { echo "CHANGELOG.md is not what changelogs/changelog.yaml says: run make changelog"; exit 1; }
 
-test: lint image ## lint + every molecule scenario (create, converge, idempotence, verify, destroy)
+# ansible-test sanity runs on the collection as it is installed (built,
+# then installed outside this git tree). Skipped: the tests that run in a
+# venv of their own (pep8, pylint, validate-modules, yamllint, import,
+# runtime-metadata): ansible-test bootstraps pip into it with a script from
+# a download host that the test machines cannot reach. yamllint runs in lint.
+SANITY_DIR := $(or $(TMPDIR),/tmp)/airflow-vm-sanity
+SANITY_SKIP := pep8 pylint validate-modules yamllint import runtime-metadata
+sanity: build ## ansible-test sanity on the built and installed collection (the tests that run offline)
+	rm -rf $(SANITY_DIR) && mkdir -p $(SANITY_DIR)
+	$(BIN)/ansible-galaxy collection build --output-path $(SANITY_DIR) .
+	$(BIN)/ansible-galaxy collection install --no-deps -p $(SANITY_DIR) $(SANITY_DIR)/airflow_ops-airflow_vm-*.tar.gz
+	cd $(SANITY_DIR)/ansible_collections/airflow_ops/airflow_vm && $(CURDIR)/$(BIN)/ansible-test sanity --local \
+	  --python $$($(CURDIR)/$(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])') $(addprefix --skip-test ,$(SANITY_SKIP))
+
+test: lint sanity image ## lint + sanity + every molecule scenario (create, converge, idempotence, verify, destroy)
 	$(BIN)/ansible-playbook -i localhost, playbooks/bootstrap.yml -e bootstrap_dir=$(CURDIR)/molecule/shared
 	molecule/shared/ensure-browser.sh
 	ANSIBLE_VAULT_PASSWORD_FILE=$(CURDIR)/molecule/shared/.vault_pass \

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Pack a controller folder for tasks/sync.yml: a deterministic tar.
 
 Same content -> same bytes, on any controller: names sorted, no timestamps,
@@ -10,7 +9,7 @@ hosts compare one short ID instead of every file, and parallel forks
 packing the same folder write the same file (atomic rename). An archive
 found there is reused only when its content has that SHA-1.
 
-usage: pack.py FOLDER   ->  prints {"id": "<sha1>", "path": "<archive>"}
+usage: python3 pack.py FOLDER   ->  prints {"id": "<sha1>", "path": "<archive>"}
 """
 
 import hashlib
