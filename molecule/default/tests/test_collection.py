@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_testlib import INVENTORY, ROOT, SHARED, changed_count, playbook_tail
+from airflow_testlib import INVENTORY, ROOT, SHARED, assert_refused_unchanged, changed_count, playbook_tail
 
 FQCN = "airflow_ops.airflow_vm"
 # what a user runs, and what they must not get
@@ -111,12 +111,7 @@ def user_run(user: Path, extra_vars: dict[str, str]) -> subprocess.CompletedProc
 
 
 def test_without_a_dags_folder_preflight_names_it(user_dir):
-    result = user_run(user_dir, {})
-    output = result.stdout + result.stderr
-    assert result.returncode != 0, f"ran without airflow_dags_src:\n{playbook_tail(result)}"
-    assert "airflow_dags_src" in output, playbook_tail(result)
-    changed = [int(n) for n in re.findall(r"changed=(\d+)", output)]
-    assert changed and max(changed) == 0, f"something changed before the error:\n{playbook_tail(result)}"
+    assert_refused_unchanged(user_run(user_dir, {}), "airflow_dags_src")
 
 
 def test_the_installed_collection_deploys_what_the_repo_deploys(user_dir):

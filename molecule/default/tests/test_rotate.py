@@ -11,7 +11,6 @@ gone, the vault is still encrypted and a re-deploy changes nothing.
 
 from __future__ import annotations
 
-import re
 import time
 
 import requests
@@ -23,6 +22,7 @@ from airflow_testlib import (
     AirflowAPI,
     address,
     api_url,
+    assert_refused_unchanged,
     assert_task_reads,
     changed_count,
     playbook_tail,
@@ -44,15 +44,6 @@ ROTATED = [
     "vault_airflow_jwt_secret",
     "vault_postgresql_airflow_password",
 ]
-
-
-def assert_refused_unchanged(result, *names: str) -> None:
-    output = result.stdout + result.stderr
-    assert result.returncode != 0, "the run did not fail"
-    for name in names:
-        assert name in output, f"the error does not name {name}:\n{output[-2000:]}"
-    changed = [int(n) for n in re.findall(r"changed=(\d+)", output)]
-    assert changed and max(changed) == 0, f"something changed before the error:\n{output[-2000:]}"
 
 
 def test_rotate_refuses_bad_input_before_any_change():

@@ -460,6 +460,17 @@ def playbook_tail(result: subprocess.CompletedProcess, lines: int = 60) -> str:
     return "\n".join((result.stdout + result.stderr).splitlines()[-lines:])
 
 
+def assert_refused_unchanged(result: subprocess.CompletedProcess, *names: str) -> None:
+    """The run failed, its output names each of `names`, and no task changed
+    anything before the error (every PLAY RECAP says changed=0)."""
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, "the run did not fail"
+    for name in names:
+        assert name in output, f"the error does not name {name}:\n{output[-3000:]}"
+    changed = [int(n) for n in re.findall(r"changed=(\d+)", output)]
+    assert changed and max(changed) == 0, f"something changed before the error:\n{output[-3000:]}"
+
+
 def changed_tasks(result: subprocess.CompletedProcess) -> list[str]:
     """'TASK name -> host' for each result a run reported as changed."""
     found, task = [], None
