@@ -93,8 +93,9 @@ def test_airflow_cfg_matches_the_seed(host):
     assert value("celery", "broker_url").startswith("redis://:")
     assert value("celery", "result_backend").startswith("db+postgresql://airflow:")
     # tasks ride out an api-server restart (README: what a restart does to tasks)
-    assert value("workers", "execution_api_retries") == "10"
+    assert value("workers", "execution_api_retries") == "15"
     assert value("workers", "execution_api_retry_wait_min") == "5"
+    assert value("workers", "execution_api_retry_wait_max") == "10"
 
 
 def test_shared_secrets_deployed(host, secrets):

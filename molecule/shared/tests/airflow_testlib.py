@@ -68,17 +68,19 @@ def playbook_env(**extra: str) -> dict[str, str]:
     return env
 
 
+PLAYBOOK_TIMEOUT = 900
+
+
 def run_playbook(playbook: str, extra_vars: dict, *options: str, inventory: str | None = None) -> subprocess.CompletedProcess:
     """ansible-playbook (a path relative to the repo) against the test VMs, as a user runs it."""
-    env = playbook_env()
-    return subprocess.run(
-        ["ansible-playbook", "-i", inventory or INVENTORY, str(ROOT / playbook), "-e", json.dumps(extra_vars), *options],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=900,
-        check=False,
-    )
+    argv = ["ansible-playbook", "-i", inventory or INVENTORY, str(ROOT / playbook), "-e", json.dumps(extra_vars), *options]
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, env=playbook_env(), timeout=PLAYBOOK_TIMEOUT, check=False)
+    except subprocess.TimeoutExpired as timeout:
+        # what the run was doing when it was stopped (the task timings of profile_tasks)
+        output = timeout.stdout.decode() if isinstance(timeout.stdout, bytes) else timeout.stdout or ""
+        tail = "\n".join(output.splitlines()[-80:])
+        raise AssertionError(f"{playbook} still running after {PLAYBOOK_TIMEOUT} s; its output ended with:\n{tail}") from None
 
 
 def changed_count(result: subprocess.CompletedProcess) -> int:
