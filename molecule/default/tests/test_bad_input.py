@@ -55,6 +55,7 @@ CASES = {
     ),
     "release builder not an airflow host": ({"airflow_release_builder": "no-such-host"}, "airflow_release_builder"),
     "no release kept": ({"airflow_releases_keep": 0}, "airflow_releases_keep"),
+    "negative installer cache cap": ({"airflow_installer_cache_max_mb": -1}, "airflow_installer_cache_max_mb"),
     "unknown installer": ({"airflow_installer": "conda"}, "airflow_installer"),
     "empty admin username": ({"airflow_admin_username": ""}, "airflow_admin_username"),
     "queue name with a comma": ({"airflow_worker_queues": ["a,b"]}, "airflow_worker_queues"),

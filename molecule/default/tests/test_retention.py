@@ -2,22 +2,33 @@
 removes log files older than airflow_log_retention_days and metadata rows
 older than airflow_db_retention_days (`airflow db clean`), and leaves newer
 ones alone. The test makes an old and a new log file and an old and a new
-row of Airflow's `log` table, then runs the timer's service once."""
+row of Airflow's `log` table, then runs the timer's service once.
+
+A deploy trims the caches: an installer cache above
+airflow_installer_cache_max_mb goes (a smaller one stays), and the
+controller keeps the newest airflow_releases_keep release archives per OS
+release plus every release a host needs."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
 import uuid
+from pathlib import Path
 
 import testinfra.utils.ansible_runner
 
-from airflow_testlib import INVENTORY
+from airflow_testlib import INVENTORY, changed_tasks, playbook_tail, release_of, run_playbook
 
 testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY).get_hosts("airflow_scheduler")
 
 LOGS = "/var/log/airflow"
 # the role's defaults: 30 days of logs, 90 days of metadata rows
 OLD_LOG_DAYS, OLD_ROW_DAYS = 31, 91
+UV_CACHE, PIP_CACHE = "/var/cache/airflow-uv", "/var/cache/airflow-pip"
+# airflow_release_cache_dir's default, on this controller
+RELEASE_CACHE = Path(os.environ["HOME"]) / ".cache/airflow-vm/releases"
 
 
 def psql(host, sql: str) -> str:
@@ -57,3 +68,43 @@ def test_upkeep_removes_only_what_is_old(host):
     kept = psql(host, f"SELECT extra FROM log WHERE event = 'retention-test' AND extra LIKE '%-{marker}' ORDER BY extra")
     assert kept.split() == [f"new-{marker}"], f"log rows left: {kept!r}\n{journal}"
     host.check_output(f"rm -f {new_log}")
+
+
+def test_deploy_trims_installer_caches_and_release_archives(host):
+    marker = uuid.uuid4().hex[:12]
+    # the pip cache stays under the cap, the uv cache goes over it
+    host.check_output(f"install -d -m 0755 {UV_CACHE} {PIP_CACHE} && touch {PIP_CACHE}/kept-{marker}")
+    pip_mb = int(host.check_output(f"du -sm {PIP_CACHE}").split()[0])
+    cap = pip_mb + 1
+    host.check_output(f"head -c {pip_mb + 3}M /dev/zero > {UV_CACHE}/big-{marker}")
+
+    # three archives of an OS release, 3, 2 and 1 days old: with
+    # airflow_releases_keep 2 the oldest goes (no host needs any of them)
+    fake_os = RELEASE_CACHE / f"test-os-{marker}"
+    fake_os.mkdir(parents=True)
+    names = [f"0.0.{age}-py3.11-{marker}" for age in (3, 2, 1)]
+    for age, name in zip((3, 2, 1), names):
+        for suffix in (".tar.gz", ".tar.gz.sha256"):
+            path = fake_os / f"{name}{suffix}"
+            path.write_text(name)
+            os.utime(path, (time.time() - age * 86400,) * 2)
+    current = release_of(host)
+    needed = [path for path in RELEASE_CACHE.glob(f"*/{current}.tar.gz")]
+
+    try:
+        result = run_playbook("playbooks/site.yml", {"airflow_installer_cache_max_mb": cap})
+        assert result.returncode == 0, playbook_tail(result)
+        changed = {task.split(" -> ")[0] for task in changed_tasks(result)}
+        assert changed == {
+            "airflow : Remove installer caches above airflow_installer_cache_max_mb",
+            "airflow : Prune the controller's release archives",
+        }, playbook_tail(result)
+        assert not host.file(UV_CACHE).exists, f"{UV_CACHE} ({pip_mb + 3} MB or more) kept with a cap of {cap} MB"
+        assert host.file(f"{PIP_CACHE}/kept-{marker}").exists, f"{PIP_CACHE} ({pip_mb} MB) removed with a cap of {cap} MB"
+        assert sorted(path.name for path in fake_os.iterdir()) == sorted(
+            f"{name}{suffix}" for name in names[1:] for suffix in (".tar.gz", ".tar.gz.sha256")
+        ), "not just the oldest archive (and its checksum) removed"
+        assert all(path.is_file() for path in needed), f"the running release's archive {needed} removed"
+    finally:
+        shutil.rmtree(fake_os, ignore_errors=True)
+        host.run(f"rm -f {PIP_CACHE}/kept-{marker}")
