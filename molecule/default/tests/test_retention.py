@@ -6,13 +6,12 @@ row of Airflow's `log` table, then runs the timer's service once.
 
 A deploy trims the caches: an installer cache above
 airflow_installer_cache_max_mb goes (a smaller one stays), and the
-controller keeps the newest airflow_releases_keep release archives per OS
-release plus every release a host needs."""
+controller keeps the newest airflow_releases_keep release archives of the
+hosts' OS release plus every release a host needs."""
 
 from __future__ import annotations
 
 import os
-import shutil
 import time
 import uuid
 from pathlib import Path
@@ -78,21 +77,26 @@ def test_deploy_trims_installer_caches_and_release_archives(host):
     cap = pip_mb + 1
     host.check_output(f"head -c {pip_mb + 3}M /dev/zero > {UV_CACHE}/big-{marker}")
 
-    # three archives of an OS release, 3, 2 and 1 days old: with
-    # airflow_releases_keep 2 the oldest goes (no host needs any of them)
-    fake_os = RELEASE_CACHE / f"test-os-{marker}"
-    fake_os.mkdir(parents=True)
-    names = [f"0.0.{age}-py3.11-{marker}" for age in (3, 2, 1)]
-    for age, name in zip((3, 2, 1), names):
+    # the controller's archives of this OS release, with three old ones no
+    # host needs: with airflow_releases_keep 1, only the newest and the
+    # running release's stay
+    info = host.system_info
+    os_dir = RELEASE_CACHE / f"{info.distribution}-{info.release.split('.')[0]}-{info.arch}"
+    RELEASE_CACHE.parent.parent.mkdir(parents=True, exist_ok=True)
+    for folder in (RELEASE_CACHE.parent, RELEASE_CACHE, os_dir):
+        folder.mkdir(mode=0o700, exist_ok=True)  # private, as the role makes them
+    fakes = [f"0.0.{age}-py3.11-{marker}" for age in (3000, 2000, 1000)]
+    for age, name in zip((3000, 2000, 1000), fakes):
         for suffix in (".tar.gz", ".tar.gz.sha256"):
-            path = fake_os / f"{name}{suffix}"
+            path = os_dir / f"{name}{suffix}"
             path.write_text(name)
             os.utime(path, (time.time() - age * 86400,) * 2)
-    current = release_of(host)
-    needed = [path for path in RELEASE_CACHE.glob(f"*/{current}.tar.gz")]
+    archives = sorted(os_dir.glob("*.tar.gz"), key=lambda path: path.stat().st_mtime)
+    needed = {release_of(host), release_of(host, "previous")}
+    kept = {archives[-1], *(path for path in archives if path.name.removesuffix(".tar.gz") in needed)}
 
     try:
-        result = run_playbook("playbooks/site.yml", {"airflow_installer_cache_max_mb": cap})
+        result = run_playbook("playbooks/site.yml", {"airflow_installer_cache_max_mb": cap, "airflow_releases_keep": 1})
         assert result.returncode == 0, playbook_tail(result)
         changed = {task.split(" -> ")[0] for task in changed_tasks(result)}
         assert changed == {
@@ -101,10 +105,11 @@ def test_deploy_trims_installer_caches_and_release_archives(host):
         }, playbook_tail(result)
         assert not host.file(UV_CACHE).exists, f"{UV_CACHE} ({pip_mb + 3} MB or more) kept with a cap of {cap} MB"
         assert host.file(f"{PIP_CACHE}/kept-{marker}").exists, f"{PIP_CACHE} ({pip_mb} MB) removed with a cap of {cap} MB"
-        assert sorted(path.name for path in fake_os.iterdir()) == sorted(
-            f"{name}{suffix}" for name in names[1:] for suffix in (".tar.gz", ".tar.gz.sha256")
-        ), "not just the oldest archive (and its checksum) removed"
-        assert all(path.is_file() for path in needed), f"the running release's archive {needed} removed"
+        left = set(os_dir.glob("*.tar.gz"))
+        assert left == kept, f"kept {sorted(p.name for p in left)}, expected {sorted(p.name for p in kept)}"
+        assert {path.name for path in os_dir.glob("*.sha256")} == {f"{path.name}.sha256" for path in kept}
     finally:
-        shutil.rmtree(fake_os, ignore_errors=True)
+        for name in fakes:
+            for suffix in (".tar.gz", ".tar.gz.sha256"):
+                (os_dir / f"{name}{suffix}").unlink(missing_ok=True)
         host.run(f"rm -f {PIP_CACHE}/kept-{marker}")
