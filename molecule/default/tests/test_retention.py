@@ -77,23 +77,29 @@ def test_deploy_trims_installer_caches_and_release_archives(host):
     cap = pip_mb + 1
     host.check_output(f"head -c {pip_mb + 3}M /dev/zero > {UV_CACHE}/big-{marker}")
 
-    # the controller's archives of this OS release, with three old ones no
-    # host needs: with airflow_releases_keep 1, only the newest and the
-    # running release's stay
+    # the controller's archives of this OS release: three old ones no host
+    # needs and one newer than all (a stand-in, aged like the old ones, for
+    # the running release's archive when this controller has none). With
+    # airflow_releases_keep 1 the newest stays, and so must the archives of
+    # the running and the previous release although they are not the newest.
     info = host.system_info
     os_dir = RELEASE_CACHE / f"{info.distribution}-{info.release.split('.')[0]}-{info.arch}"
     RELEASE_CACHE.parent.parent.mkdir(parents=True, exist_ok=True)
     for folder in (RELEASE_CACHE.parent, RELEASE_CACHE, os_dir):
         folder.mkdir(mode=0o700, exist_ok=True)  # private, as the role makes them
-    fakes = [f"0.0.{age}-py3.11-{marker}" for age in (3000, 2000, 1000)]
-    for age, name in zip((3000, 2000, 1000), fakes):
-        for suffix in (".tar.gz", ".tar.gz.sha256"):
-            path = os_dir / f"{name}{suffix}"
-            path.write_text(name)
-            os.utime(path, (time.time() - age * 86400,) * 2)
-    archives = sorted(os_dir.glob("*.tar.gz"), key=lambda path: path.stat().st_mtime)
-    needed = {release_of(host), release_of(host, "previous")}
-    kept = {archives[-1], *(path for path in archives if path.name.removesuffix(".tar.gz") in needed)}
+    current = release_of(host)
+    ages = {f"0.0.{age}-py3.11-{marker}": age for age in (3000, 2000, 1000)}
+    ages[f"9.9.9-py3.11-{marker}"] = -1  # a day ahead: the newest
+    if not (os_dir / f"{current}.tar.gz").exists():
+        ages[current] = 500
+    made = [os_dir / f"{name}{suffix}" for name in ages for suffix in (".tar.gz", ".tar.gz.sha256")]
+    for path in made:
+        path.write_text(path.name)
+        age = ages[path.name.split(".tar.gz")[0]]
+        os.utime(path, (time.time() - age * 86400,) * 2)
+    needed = {current, release_of(host, "previous")}
+    kept = {os_dir / f"9.9.9-py3.11-{marker}.tar.gz", *(os_dir / f"{name}.tar.gz" for name in needed if name)}
+    kept &= set(os_dir.glob("*.tar.gz"))
 
     try:
         result = run_playbook("playbooks/site.yml", {"airflow_installer_cache_max_mb": cap, "airflow_releases_keep": 1})
@@ -109,7 +115,6 @@ def test_deploy_trims_installer_caches_and_release_archives(host):
         assert left == kept, f"kept {sorted(p.name for p in left)}, expected {sorted(p.name for p in kept)}"
         assert {path.name for path in os_dir.glob("*.sha256")} == {f"{path.name}.sha256" for path in kept}
     finally:
-        for name in fakes:
-            for suffix in (".tar.gz", ".tar.gz.sha256"):
-                (os_dir / f"{name}{suffix}").unlink(missing_ok=True)
+        for path in made:
+            path.unlink(missing_ok=True)
         host.run(f"rm -f {PIP_CACHE}/kept-{marker}")
