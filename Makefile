@@ -41,6 +41,25 @@ $(BIN)/ansible-playbook: requirements.txt
 
 build venv: $(BIN)/ansible-playbook ## controller venv from requirements.txt (the "image build")
 
+# What users of the collection may have, and what it is checked with besides
+# the pinned venv: only galaxy.yml's dependencies (as in an execution
+# environment; copied from the pinned `ansible` package), and the lowest
+# ansible-core that meta/runtime.yml's requires_ansible claims.
+DECLARED := .cache/collections-declared
+LOWEST_VENV := .venv-lowest
+LOWEST_CORE = $(shell sed -n 's/^requires_ansible: ">=\([0-9.]*\)"$$/\1/p' meta/runtime.yml)
+$(DECLARED): galaxy.yml $(BIN)/ansible-playbook
+	rm -rf $@ && mkdir -p $@/ansible_collections
+	bundle=$$($(BIN)/python -c 'import ansible_collections; print(list(ansible_collections.__path__)[0])'); \
+	for dep in $$($(BIN)/python -c 'import yaml; print(*yaml.safe_load(open("galaxy.yml"))["dependencies"])'); do \
+	  mkdir -p $@/ansible_collections/$${dep%%.*} && cp -r $$bundle/$${dep%%.*}/$${dep#*.} $@/ansible_collections/$${dep%%.*}/; \
+	done
+$(LOWEST_VENV)/bin/ansible-playbook: meta/runtime.yml
+	test -n "$(LOWEST_CORE)" || { echo 'meta/runtime.yml: requires_ansible must read ">=X.Y.Z"'; exit 1; }
+	$(PYTHON) -m venv $(LOWEST_VENV)
+	$(LOWEST_VENV)/bin/pip install --quiet "ansible-core==$(LOWEST_CORE)"
+	touch $@
+
 docker: ## install and start a Docker engine if there is none (test bed only)
 	molecule/shared/ensure-docker.sh
 
@@ -96,9 +115,15 @@ logs: build ## follow a component's journal: make logs COMPONENT=scheduler [ENV=
 changelog: build ## CHANGELOG.md from changelogs/ (RELEASE=yes: the fragments become galaxy.yml's version)
 	$(BIN)/antsibull-changelog $(if $(filter yes,$(RELEASE)),release,generate)
 
-lint: build ## yamllint + ansible-lint (production profile)
+lint: build $(DECLARED) $(LOWEST_VENV)/bin/ansible-playbook ## yamllint, ansible-lint (production profile; also with only the declared collections), syntax with the lowest ansible-core
 	$(BIN)/yamllint --strict .
 	$(BIN)/ansible-lint
+	ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/$(DECLARED) ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false \
+	  $(BIN)/ansible-lint --offline --exclude playbooks/local_vm.yml -- roles playbooks
+	for playbook in $(filter-out playbooks/local_vm.yml,$(wildcard playbooks/*.yml)); do \
+	  ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/$(DECLARED) ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false ANSIBLE_HOST_PATTERN_MISMATCH=ignore \
+	    $(LOWEST_VENV)/bin/ansible-playbook -i localhost, --syntax-check $$playbook >/dev/null; \
+	done
 	$(BIN)/python scripts/role-docs.py --check
 	$(BIN)/antsibull-changelog lint
 	$(BIN)/antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml

@@ -71,11 +71,19 @@ def playbook_env(**extra: str) -> dict[str, str]:
 PLAYBOOK_TIMEOUT = 900
 
 
-def run_playbook(playbook: str, extra_vars: dict, *options: str, inventory: str | None = None) -> subprocess.CompletedProcess:
-    """ansible-playbook (a path relative to the repo) against the test VMs, as a user runs it."""
-    argv = ["ansible-playbook", "-i", inventory or INVENTORY, str(ROOT / playbook), "-e", json.dumps(extra_vars), *options]
+def run_playbook(
+    playbook: str,
+    extra_vars: dict,
+    *options: str,
+    inventory: str | None = None,
+    ansible_playbook: str = "ansible-playbook",
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess:
+    """ansible-playbook (a path relative to the repo) against the test VMs, as a user runs it
+    (another ansible-playbook and more environment if given)."""
+    argv = [ansible_playbook, "-i", inventory or INVENTORY, str(ROOT / playbook), "-e", json.dumps(extra_vars), *options]
     try:
-        return subprocess.run(argv, capture_output=True, text=True, env=playbook_env(), timeout=PLAYBOOK_TIMEOUT, check=False)
+        return subprocess.run(argv, capture_output=True, text=True, env=playbook_env(**(env or {})), timeout=PLAYBOOK_TIMEOUT, check=False)
     except subprocess.TimeoutExpired as timeout:
         # what the run was doing when it was stopped (the task timings of profile_tasks)
         output = timeout.stdout.decode() if isinstance(timeout.stdout, bytes) else timeout.stdout or ""
