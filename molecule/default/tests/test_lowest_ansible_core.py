@@ -51,10 +51,10 @@ def test_lowest_ansible_core_deploys_a_change(host):
             return result
 
         before = host.file(CFG).content_string
-        assert "parallelism = 48" not in before
-        changed = deploy({"airflow_config": {"core": {"parallelism": 48}}})
+        assert "parallelism = 37" not in before
+        changed = deploy({"airflow_config": {"core": {"parallelism": 37}}})
         assert changed_count(changed) > 0
-        assert re.search(r"^parallelism = 48$", host.file(CFG).content_string, re.M), f"{CFG} lacks the new setting"
+        assert re.search(r"^parallelism = 37$", host.file(CFG).content_string, re.M), f"{CFG} lacks the new setting"
         for unit in ("airflow-scheduler", "airflow-api-server", "airflow-worker"):
             assert host.service(unit).is_running, f"{unit} not running after the change"
 
