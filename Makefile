@@ -137,12 +137,15 @@ lint: build $(DECLARED) $(LOWEST_VENV)/bin/ansible-playbook ## yamllint, ansible
 # a download host that the test machines cannot reach. yamllint runs in lint.
 SANITY_DIR := $(or $(TMPDIR),/tmp)/airflow-vm-sanity
 SANITY_SKIP := pep8 pylint validate-modules yamllint import runtime-metadata
-sanity: build ## ansible-test sanity on the built and installed collection (the tests that run offline)
+sanity: build ## ansible-test sanity (the tests that run offline) and antsibull-docs lint on the built and installed collection
 	rm -rf $(SANITY_DIR) && mkdir -p $(SANITY_DIR)
 	$(BIN)/ansible-galaxy collection build --output-path $(SANITY_DIR) .
 	$(BIN)/ansible-galaxy collection install --no-deps -p $(SANITY_DIR) $(SANITY_DIR)/airflow_ops-airflow_vm-*.tar.gz
 	cd $(SANITY_DIR)/ansible_collections/airflow_ops/airflow_vm && $(CURDIR)/$(BIN)/ansible-test sanity --local \
 	  --python $$($(CURDIR)/$(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])') $(addprefix --skip-test ,$(SANITY_SKIP))
+	# the role docs (argument_specs) as docs.ansible.com's tooling reads them
+	cd $(SANITY_DIR)/ansible_collections/airflow_ops/airflow_vm && ANSIBLE_COLLECTIONS_PATH=$(SANITY_DIR) \
+	  $(CURDIR)/$(BIN)/antsibull-docs lint-collection-docs --plugin-docs .
 
 test: lint sanity image ## lint + sanity + every molecule scenario (create, converge, idempotence, verify, destroy)
 	$(BIN)/ansible-playbook -i localhost, playbooks/bootstrap.yml -e bootstrap_dir=$(CURDIR)/molecule/shared
