@@ -6,9 +6,10 @@ collections path, and a user's own playbook directory (its own ansible.cfg,
 inventory, DAGs and plugins folders; no path into this repo, no role path)
 runs `airflow_ops.airflow_vm.site` against the deployed test VM:
 
-- without `airflow_dags_src`, preflight refuses, naming it, and nothing
-  changes (the default points next to the playbooks of the installed
-  collection, which holds no DAGs);
+- without `airflow_dags_src`, or with it but without `airflow_plugins_src`,
+  preflight refuses, naming the variable, and nothing changes (the defaults
+  point next to the playbooks of the installed collection, which holds no
+  DAGs and no plugins folder);
 - with the user's folders (the same DAGs and plugins the scenario deployed),
   the run succeeds and changes nothing: the installed collection deploys
   exactly what the repo deploys.
@@ -112,6 +113,11 @@ def user_run(user: Path, extra_vars: dict[str, str]) -> subprocess.CompletedProc
 
 def test_without_a_dags_folder_preflight_names_it(user_dir):
     assert_refused_unchanged(user_run(user_dir, {}), "airflow_dags_src")
+
+
+def test_without_a_plugins_folder_preflight_names_it(user_dir):
+    # the installed collection has no plugins/ folder: the default points nowhere
+    assert_refused_unchanged(user_run(user_dir, {"airflow_dags_src": f"{user_dir}/dags/"}), "airflow_plugins_src")
 
 
 def test_the_installed_collection_deploys_what_the_repo_deploys(user_dir):
