@@ -8,6 +8,17 @@
                                 that differs from defaults/main.yml)
 
 The README part between the BEGIN/END markers is generated; the rest is prose.
+
+Why not a maintained tool (issue 13 asked; checked 2026-12-01):
+- aar-doc 2.4.0 renders the same tables, but one per entry point: the airflow
+  role's entry points share one option list (a YAML anchor), so its README
+  would list airflow_version 9 times and grow from 344 to 878 lines; here
+  each option is listed once, under the first entry point that takes it.
+- aar-doc's `defaults` command writes defaults/main.yml from the specs; it
+  does not check that the two agree, and defaults/main.yml carries the
+  comments ops read. The --check below is what catches drift.
+- antsibull-docs renders a docs site (RST), not README sections; its
+  `lint-collection-docs` runs in `make sanity` on the same specs.
 """
 
 from __future__ import annotations
@@ -28,6 +39,8 @@ def render(specs: dict) -> str:
     seen: set[str] = set()
     for entry, spec in specs["argument_specs"].items():
         out += ["", f"### Entry point `{entry}`", "", spec.get("short_description", "").strip(), ""]
+        if entry != "main" and spec.get("description"):  # main's is the README's own prose
+            out += [" ".join(spec["description"]).strip(), ""]
         options = {k: v for k, v in (spec.get("options") or {}).items() if k not in seen}
         if len(options) < len(spec.get("options") or {}):
             out += ["Takes the variables listed above, and:" if options else "Takes the variables listed above.", ""]
