@@ -120,10 +120,8 @@ lint: build $(DECLARED) $(LOWEST_VENV)/bin/ansible-playbook ## yamllint, ansible
 	$(BIN)/ansible-lint
 	ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/$(DECLARED) ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false \
 	  $(BIN)/ansible-lint --offline --exclude playbooks/local_vm.yml -- roles playbooks
-	for playbook in $(filter-out playbooks/local_vm.yml,$(wildcard playbooks/*.yml)); do \
-	  ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/$(DECLARED) ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false ANSIBLE_HOST_PATTERN_MISMATCH=ignore \
-	    $(LOWEST_VENV)/bin/ansible-playbook -i localhost, --syntax-check $$playbook >/dev/null; \
-	done
+	ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/$(DECLARED) ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false ANSIBLE_HOST_PATTERN_MISMATCH=ignore \
+	  $(LOWEST_VENV)/bin/ansible-playbook -i localhost, --syntax-check $(filter-out playbooks/local_vm.yml,$(wildcard playbooks/*.yml)) >/dev/null
 	$(BIN)/python scripts/role-docs.py --check
 	$(BIN)/antsibull-changelog lint
 	$(BIN)/antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml

@@ -34,13 +34,18 @@ BEGIN = "<!-- BEGIN generated from meta/argument_specs.yml by scripts/role-docs.
 END = "<!-- END generated -->"
 
 
+def markup(text: str) -> str:
+    """Ansible's C(...) and I(...) as Markdown code."""
+    return re.sub(r"[CI]\(([^)]*)\)", r"`\1`", text)
+
+
 def render(specs: dict) -> str:
     out = [BEGIN]
     seen: set[str] = set()
     for entry, spec in specs["argument_specs"].items():
         out += ["", f"### Entry point `{entry}`", "", spec.get("short_description", "").strip(), ""]
         if entry != "main" and spec.get("description"):  # main's is the README's own prose
-            out += [" ".join(spec["description"]).strip(), ""]
+            out += [markup(" ".join(spec["description"]).strip()), ""]
         options = {k: v for k, v in (spec.get("options") or {}).items() if k not in seen}
         if len(options) < len(spec.get("options") or {}):
             out += ["Takes the variables listed above, and:" if options else "Takes the variables listed above.", ""]
@@ -53,7 +58,7 @@ def render(specs: dict) -> str:
         for name, opt in options.items():
             desc = opt.get("description", "")
             desc = " ".join(desc) if isinstance(desc, list) else desc
-            desc = re.sub(r"[CI]\(([^)]*)\)", r"`\1`", desc)
+            desc = markup(desc)
             if opt.get("required"):
                 default = "**required**"
             elif "default" in opt:
