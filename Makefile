@@ -44,21 +44,32 @@ build venv: $(BIN)/ansible-playbook ## controller venv from requirements.txt (th
 # What users of the collection may have, and what it is checked with besides
 # the pinned venv: only galaxy.yml's dependencies (as in an execution
 # environment; copied from the pinned `ansible` package), and the lowest
-# ansible-core that meta/runtime.yml's requires_ansible claims.
+# ansible-core that meta/runtime.yml's requires_ansible claims, with the
+# newest ansible-lint that still accepts it (26.10 excludes ansible-core 2.17),
+# and requests for the test bed's community.docker modules (molecule/cluster).
+# The test bed's own collections (the docker connection, the profile_tasks
+# callback) are linked into a folder of their own, beside the declared ones.
 DECLARED := .cache/collections-declared
+TESTBED := .cache/collections-testbed
 LOWEST_VENV := .venv-lowest
 LOWEST_CORE = $(shell sed -n 's/^requires_ansible: ">=\([0-9.]*\)"$$/\1/p' meta/runtime.yml)
+LOWEST_LINT := 26.6.0
+BUNDLE = $$($(BIN)/python -c 'import ansible_collections; print(list(ansible_collections.__path__)[0])')
 $(DECLARED): galaxy.yml $(BIN)/ansible-playbook
 	rm -rf $@ && mkdir -p $@/ansible_collections
-	bundle=$$($(BIN)/python -c 'import ansible_collections; print(list(ansible_collections.__path__)[0])'); \
+	bundle=$(BUNDLE); \
 	for dep in $$($(BIN)/python -c 'import yaml; print(*yaml.safe_load(open("galaxy.yml"))["dependencies"])'); do \
 	  mkdir -p $@/ansible_collections/$${dep%%.*} && cp -r $$bundle/$${dep%%.*}/$${dep#*.} $@/ansible_collections/$${dep%%.*}/; \
 	done
-$(LOWEST_VENV)/bin/ansible-playbook: meta/runtime.yml
+$(TESTBED): $(BIN)/ansible-playbook
+	rm -rf $@ && mkdir -p $@/ansible_collections/community $@/ansible_collections/ansible
+	ln -s $(BUNDLE)/community/docker $@/ansible_collections/community/docker
+	ln -s $(BUNDLE)/ansible/posix $@/ansible_collections/ansible/posix
+$(LOWEST_VENV)/bin/ansible-lint: meta/runtime.yml requirements.txt
 	test -n "$(LOWEST_CORE)" || { echo 'meta/runtime.yml: requires_ansible must read ">=X.Y.Z"'; exit 1; }
-	$(PYTHON) -m venv $(LOWEST_VENV)
-	$(LOWEST_VENV)/bin/pip install --quiet "ansible-core==$(LOWEST_CORE)"
-	touch $@
+	rm -rf $(LOWEST_VENV) && $(PYTHON) -m venv $(LOWEST_VENV)
+	$(LOWEST_VENV)/bin/pip install --quiet "ansible-core==$(LOWEST_CORE)" "ansible-lint==$(LOWEST_LINT)" \
+	  "$$(grep -i '^requests==' requirements.txt)"
 
 docker: ## install and start a Docker engine if there is none (test bed only)
 	molecule/shared/ensure-docker.sh
@@ -115,11 +126,13 @@ logs: build ## follow a component's journal: make logs COMPONENT=scheduler [ENV=
 changelog: build ## CHANGELOG.md from changelogs/ (RELEASE=yes: the fragments become galaxy.yml's version)
 	$(BIN)/antsibull-changelog $(if $(filter yes,$(RELEASE)),release,generate)
 
-lint: build $(DECLARED) $(LOWEST_VENV)/bin/ansible-playbook ## yamllint, ansible-lint (production profile; also with only the declared collections), syntax with the lowest ansible-core
+lint: build $(DECLARED) $(LOWEST_VENV)/bin/ansible-lint ## yamllint, ansible-lint (production profile; also with only the declared collections, on the pinned and the lowest ansible-core), syntax with the lowest
 	$(BIN)/yamllint --strict .
 	$(BIN)/ansible-lint
-	ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/$(DECLARED) ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false \
-	  $(BIN)/ansible-lint --offline --exclude playbooks/local_vm.yml -- roles playbooks
+	for venv in $(BIN) $(LOWEST_VENV)/bin; do \
+	  ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/$(DECLARED) ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false \
+	    $$venv/ansible-lint --offline --exclude playbooks/local_vm.yml -- roles playbooks || exit 1; \
+	done
 	ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/$(DECLARED) ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false ANSIBLE_HOST_PATTERN_MISMATCH=ignore \
 	  $(LOWEST_VENV)/bin/ansible-playbook -i localhost, --syntax-check $(filter-out playbooks/local_vm.yml,$(wildcard playbooks/*.yml)) >/dev/null
 	$(BIN)/python scripts/role-docs.py --check
@@ -145,7 +158,7 @@ sanity: build ## ansible-test sanity (the tests that run offline) and antsibull-
 	cd $(SANITY_DIR)/ansible_collections/airflow_ops/airflow_vm && ANSIBLE_COLLECTIONS_PATH=$(SANITY_DIR) \
 	  $(CURDIR)/$(BIN)/antsibull-docs lint-collection-docs --plugin-docs .
 
-test: lint sanity image ## lint + sanity + every molecule scenario (create, converge, idempotence, verify, destroy)
+test: lint sanity image $(TESTBED) ## lint + sanity + every molecule scenario (create, converge, idempotence, verify, destroy)
 	$(BIN)/ansible-playbook -i localhost, playbooks/bootstrap.yml -e bootstrap_dir=$(CURDIR)/molecule/shared
 	molecule/shared/ensure-browser.sh
 	ANSIBLE_VAULT_PASSWORD_FILE=$(CURDIR)/molecule/shared/.vault_pass \

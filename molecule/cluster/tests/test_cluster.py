@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 import time
 
 import pytest
@@ -12,6 +13,8 @@ import requests
 
 from airflow_testlib import (
     COMPONENT_UNITS,
+    LOWEST_BIN,
+    LOWEST_COLLECTIONS,
     ROOT,
     TLS_TRUST,
     AirflowAPI,
@@ -19,9 +22,21 @@ from airflow_testlib import (
     api_url,
     host_of,
     http_get,
+    lowest_ansible_core,
     run_playbook,
     tls_trust,
 )
+
+
+def test_the_scenario_ran_on_the_lowest_ansible_core():
+    """molecule.yml puts .venv-lowest first on PATH with only the declared and
+    test-bed collections; the verifier gets the environment that create,
+    converge and idempotence had, so this is what they ran on."""
+    ansible_playbook = shutil.which("ansible-playbook")
+    assert ansible_playbook == str(LOWEST_BIN / "ansible-playbook"), f"molecule ran {ansible_playbook}: run `make lint` first"
+    lowest_ansible_core(ansible_playbook)
+    assert os.environ.get("ANSIBLE_COLLECTIONS_PATH") == LOWEST_COLLECTIONS
+    assert os.environ.get("ANSIBLE_COLLECTIONS_SCAN_SYS_PATH") == "false"
 
 
 @pytest.fixture(scope="module")
