@@ -74,8 +74,10 @@ $(LOWEST_VENV)/bin/ansible-lint: meta/runtime.yml requirements.txt
 docker: ## install and start a Docker engine if there is none (test bed only)
 	molecule/shared/ensure-docker.sh
 
-image: docker ## build the systemd "VM" base image with debootstrap if missing
-	molecule/shared/build-image.sh bookworm
+# the Debian releases the scenarios' VMs run (and bookworm: make up, bench)
+VM_SUITES = $(sort bookworm $(shell sed -n 's/^ *image: airflow-vm:\(.*\)$$/\1/p' molecule/*/molecule.yml))
+image: docker ## build the systemd "VM" base images with debootstrap if missing
+	molecule/shared/build-image.sh $(VM_SUITES)
 
 bootstrap: build ## generate inventories/$(ENV) secrets into an encrypted vault, once
 	$(BIN)/ansible-playbook -i localhost, playbooks/bootstrap.yml -e bootstrap_dir=$(CURDIR)/$(INVENTORY)

@@ -9,6 +9,7 @@ changed=0, airflow.cfg untouched).
 from __future__ import annotations
 
 import re
+import shlex
 import subprocess
 import textwrap
 from concurrent.futures import ThreadPoolExecutor
@@ -120,6 +121,30 @@ def test_workers_without_an_api_server_are_refused(host, tmp_path):
     )
     (tmp_path / "group_vars").symlink_to(ROOT / "molecule/shared/group_vars")
     assert_refused(run_site({}, str(inventory)), "airflow_api_server")
+
+
+BULLSEYE = {
+    "/etc/os-release": 'PRETTY_NAME="Debian GNU/Linux 11 (bullseye)"\nNAME="Debian GNU/Linux"\nVERSION_ID="11"\n'
+    'VERSION="11 (bullseye)"\nVERSION_CODENAME=bullseye\nID=debian\n',
+    "/etc/debian_version": "11.11\n",
+}
+
+
+def test_an_unsupported_platform_is_refused(host):
+    """The host says it is Debian 11 (its release files, for one run): preflight
+    refuses it, naming the platform and the supported ones (the roles'
+    meta/main.yml), before any change."""
+    for path, text in BULLSEYE.items():
+        host.run_expect([0], f"mv -T {path} {path}.test-keep && printf %s {shlex.quote(text)} > {path}")
+    try:
+        result = run_site({})
+    finally:
+        for path in BULLSEYE:
+            host.run_expect([0], f"mv -T {path}.test-keep {path}")
+    assert_refused(result, "platform")
+    said = " ".join((result.stdout + result.stderr).split())  # the YAML callback folds long messages
+    for words in ("unsupported platform: Debian 11", "(bullseye); supported: Debian bookworm, trixie."):
+        assert words in said, f"the refusal does not say {words!r}:\n{said[-3000:]}"
 
 
 def test_verbose_converge_leaks_no_secret():

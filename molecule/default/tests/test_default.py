@@ -11,11 +11,11 @@ import pytest
 import requests
 import testinfra.utils.ansible_runner
 
-from airflow_testlib import COMPONENT_UNITS, INVENTORY, ROOT, address, api_url, http_get
+from airflow_testlib import COMPONENT_UNITS, INVENTORY, ROOT, address, api_url, http_get, postgresql_major
 
 testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY).get_hosts("all")
 
-UNITS = [*COMPONENT_UNITS.values(), "postgresql@15-main", "redis-server"]
+UNITS = [*COMPONENT_UNITS.values(), f"postgresql@{postgresql_major()}-main", "redis-server"]
 INSTALL_ROOT = "/opt/airflow"
 CURRENT = f"{INSTALL_ROOT}/current"
 
@@ -59,7 +59,7 @@ def test_flower_not_on_network(host):
     [
         ("/etc/airflow/airflow.cfg", "root", "airflow", 0o640),
         ("/etc/redis/redis.conf", "redis", "redis", 0o640),
-        ("/etc/postgresql/15/main/pg_hba.conf", "postgres", "postgres", 0o640),
+        (f"/etc/postgresql/{postgresql_major()}/main/pg_hba.conf", "postgres", "postgres", 0o640),
     ],
 )
 def test_secret_files_not_world_readable(host, path, owner, group, mode):

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import testinfra.utils.ansible_runner
 
-from airflow_testlib import INVENTORY, changed_count, run_playbook
+from airflow_testlib import INVENTORY, changed_count, postgresql_major, run_playbook
 
 testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY).get_hosts("airflow_api_server")
 
 UNIT = "/etc/systemd/system/airflow-triggerer.service"
 CLI = "/usr/local/bin/airflow"
 DAGS = "/var/lib/airflow/dags"
-HBA = "/etc/postgresql/15/main/pg_hba.conf"
+HBA = f"/etc/postgresql/{postgresql_major()}/main/pg_hba.conf"
 
 
 def test_hand_made_changes_are_put_right(host):

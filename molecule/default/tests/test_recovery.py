@@ -11,7 +11,7 @@ import pytest
 import requests
 import testinfra.utils.ansible_runner
 
-from airflow_testlib import COMPONENT_UNITS, INVENTORY, address, api_url, http_get, wait_task_running
+from airflow_testlib import COMPONENT_UNITS, INVENTORY, address, api_url, http_get, postgresql_major, wait_task_running
 
 testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY).get_hosts("airflow_api_server")
 
@@ -105,7 +105,7 @@ def test_reboot_brings_everything_back(host, api):
         "every unit active and the scheduler healthy after a reboot",
     )
     print(f"host rebooted: every unit active and healthy {took:.1f} s after `docker restart`")
-    for unit in [*COMPONENT_UNITS.values(), "postgresql@15-main", "redis-server"]:
+    for unit in [*COMPONENT_UNITS.values(), f"postgresql@{postgresql_major()}-main", "redis-server"]:
         assert host.service(unit).is_enabled and host.service(unit).is_running, unit
     api.token = api.issue_token("admin", api.password)
     api.session.headers["Authorization"] = f"Bearer {api.token}"

@@ -245,6 +245,15 @@ def host_of(name: str):
     return testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY}")
 
 
+@functools.cache
+def postgresql_major() -> str:
+    """The PostgreSQL the postgresql role installs on the data host's Debian
+    release (15 on Debian 12, 17 on Debian 13: the role's vars file)."""
+    host = host_of(inventory_groups()["postgresql"][0])
+    debian = host.system_info.release.split(".")[0]
+    return str(yaml.safe_load((ROOT / f"roles/postgresql/vars/Debian-{debian}.yml").read_text())["_postgresql_version"])
+
+
 @pytest.fixture(scope="session")
 def api_hosts(groups) -> list:
     return [host_of(name) for name in groups["airflow_api_server"]]
