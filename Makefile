@@ -2,6 +2,7 @@
 #   make up                      local systemd "VM" container with the whole stack
 #   make bootstrap ENV=<env>     generate the vault of inventories/<env> (once)
 #   make deploy ENV=<env>        ansible-playbook -i inventories/<env> playbooks/site.yml
+#   make lock ENV=<env>          lock the inventory's extra providers/packages (playbooks/lock.yml)
 #   make dags ENV=<env>          ship only dags/ and plugins/ (playbooks/dags.yml)
 #   make rollback ENV=<env>      back to the previous release (CONFIRM=yes to restore the DB)
 #   make backup ENV=<env>        pg_dump of the metadata database on its host (FETCH=yes: a copy here)
@@ -28,7 +29,7 @@ export ANSIBLE_FORCE_COLOR ?= true
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 PLAYBOOK := $(BIN)/ansible-playbook -i $(INVENTORY) --vault-password-file $(INVENTORY)/.vault_pass
 
-.PHONY: help build venv docker image bootstrap up deploy dags rollback backup restore retire rotate check down start reset logs changelog lint sanity test bench clean
+.PHONY: help build venv docker image bootstrap up deploy lock dags rollback backup restore retire rotate check down start reset logs changelog lint sanity test bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -91,6 +92,9 @@ up: image bootstrap ## local: start the VM container, deploy everything, wait un
 
 deploy: build ## deploy inventories/$(ENV) (real VMs): playbooks/site.yml
 	$(PLAYBOOK) playbooks/site.yml $(ARGS)
+
+lock: build ## lock Airflow + airflow_extra_requirements of inventories/$(ENV) into its locks/ (commit them)
+	$(PLAYBOOK) playbooks/lock.yml $(ARGS)
 
 dags: build ## ship only the dags/ and plugins/ folders to inventories/$(ENV) (seconds)
 	$(PLAYBOOK) playbooks/dags.yml $(ARGS)

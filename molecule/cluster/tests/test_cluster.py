@@ -15,11 +15,11 @@ from airflow_testlib import (
     COMPONENT_UNITS,
     LOWEST_BIN,
     LOWEST_COLLECTIONS,
-    ROOT,
     TLS_TRUST,
     AirflowAPI,
     address,
     api_url,
+    deployed_lock,
     host_of,
     http_get,
     lowest_ansible_core,
@@ -129,7 +129,7 @@ def test_every_host_runs_the_one_shipped_release(hosts, groups):
     release = next(iter(releases.values()))
     minor = re.fullmatch(rf"releases/{re.escape(version)}-py(\d+\.\d+)-[0-9a-f]{{12}}", release)
     assert minor, f"release name {release} is not <version>-py<X.Y>-<12 hex of the lock's SHA-1>"
-    lock = ROOT / "roles/airflow/files/locks" / f"airflow-{version}-py{minor.group(1)}.txt"
+    lock = deployed_lock(version, minor.group(1))
     digest = hashlib.sha1(lock.read_bytes()).hexdigest()
     assert release.endswith(digest[:12]), f"{release} is not named after {lock.name} ({digest[:12]})"
     for name in groups["airflow"]:

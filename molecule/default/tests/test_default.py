@@ -11,7 +11,7 @@ import pytest
 import requests
 import testinfra.utils.ansible_runner
 
-from airflow_testlib import COMPONENT_UNITS, INVENTORY, ROOT, address, api_url, http_get, postgresql_major
+from airflow_testlib import COMPONENT_UNITS, INVENTORY, address, api_url, deployed_lock, http_get, postgresql_major
 
 testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY).get_hosts("all")
 
@@ -181,7 +181,7 @@ def expected_release(host) -> tuple[str, str]:
     <airflow_version>-py<X.Y>-<first 12 hex of the lock's SHA-1>."""
     version = os.environ["EXPECTED_AIRFLOW_VERSION"]
     minor = host.check_output("python3 -c 'import sys; print(\"%d.%d\" % sys.version_info[:2])'")
-    lock = ROOT / "roles/airflow/files/locks" / f"airflow-{version}-py{minor}.txt"
+    lock = deployed_lock(version, minor)
     digest = hashlib.sha1(lock.read_bytes()).hexdigest()
     return f"{version}-py{minor}-{digest[:12]}", digest
 
