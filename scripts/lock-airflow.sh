@@ -20,13 +20,17 @@ set -euo pipefail
 
 version="${1:?usage: $0 AIRFLOW_VERSION [PYTHON_MINOR]}"
 python="${2:-3.11}"
-extras="${AIRFLOW_EXTRAS:-celery,postgres,redis,fab}"
+extras="${AIRFLOW_EXTRAS:-celery,postgres,redis,fab,statsd}"
 here="$(cd "$(dirname "$0")" && pwd)"
 out="$here/../roles/airflow/files/locks/airflow-$version-py$python.txt"
 exclude=()
 [ -z "${EXCLUDE_NEWER:-}" ] || exclude=(--exclude-newer "$EXCLUDE_NEWER")
 uv="$(command -v uv || echo "$here/../.venv/bin/uv")"
 
+# An existing lock's pins are kept where they still fit (uv prefers the
+# versions of its output file): a changed extra adds what it needs and moves
+# nothing else. Delete the lock first to resolve everything anew.
+if [ -f "$out" ]; then cp "$out" "$out.tmp"; fi
 echo "apache-airflow[$extras]==$version" |
   "$uv" pip compile - \
     --universal \
