@@ -29,7 +29,7 @@ export ANSIBLE_FORCE_COLOR ?= true
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 PLAYBOOK := $(BIN)/ansible-playbook -i $(INVENTORY) --vault-password-file $(INVENTORY)/.vault_pass
 
-.PHONY: help build venv docker image bootstrap up deploy lock dags rollback backup restore retire rotate check down start reset logs changelog lint sanity test bench clean
+.PHONY: help build venv docker image bootstrap up deploy lock dags rollback backup restore retire rotate check down start reset logs changelog lint sanity unit test bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -147,6 +147,13 @@ lint: build $(DECLARED) $(LOWEST_VENV)/bin/ansible-lint ## yamllint, ansible-lin
 	mkdir -p .cache && $(BIN)/antsibull-changelog generate --output .cache/CHANGELOG.md --output-format md
 	diff -u .cache/CHANGELOG.md CHANGELOG.md || { echo "CHANGELOG.md is not what changelogs/changelog.yaml says: run make changelog"; exit 1; }
 
+# The collection's Ansible plugins (tests/unit: each run by ansible-playbook on
+# this machine, connection local) with the pinned and the lowest ansible-core.
+unit: build $(LOWEST_VENV)/bin/ansible-lint ## the collection's Ansible plugins, tested with the pinned and the lowest ansible-core (no hosts needed)
+	for venv in $(BIN) $(LOWEST_VENV)/bin; do \
+	  ANSIBLE_PLAYBOOK=$(CURDIR)/$$venv/ansible-playbook $(BIN)/python -m pytest -q -p no:cacheprovider tests/unit || exit 1; \
+	done
+
 # ansible-test sanity runs on the collection as it is installed (built,
 # then installed outside this git tree). Skipped: the tests that run in a
 # venv of their own (pep8, pylint, validate-modules, yamllint, import,
@@ -164,7 +171,7 @@ sanity: build ## ansible-test sanity (the tests that run offline) and antsibull-
 	cd $(SANITY_DIR)/ansible_collections/airflow_ops/airflow_vm && ANSIBLE_COLLECTIONS_PATH=$(SANITY_DIR) \
 	  $(CURDIR)/$(BIN)/antsibull-docs lint-collection-docs --plugin-docs .
 
-test: lint sanity image $(TESTBED) ## lint + sanity + every molecule scenario (create, converge, idempotence, verify, destroy)
+test: lint sanity unit image $(TESTBED) ## lint + sanity + every molecule scenario (create, converge, idempotence, verify, destroy)
 	$(BIN)/ansible-playbook -i localhost, playbooks/bootstrap.yml -e bootstrap_dir=$(CURDIR)/molecule/shared
 	molecule/shared/ensure-browser.sh
 	ANSIBLE_VAULT_PASSWORD_FILE=$(CURDIR)/molecule/shared/.vault_pass \

@@ -1,0 +1,100 @@
+#!/usr/bin/python
+# Copyright: the airflow_ops.airflow_vm authors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Documentation of the managed_files action (plugins/action/managed_files.py does the work)."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: managed_files
+short_description: Files and directories stated once as data, written only where the host differs
+description:
+  - Each item states a path, its owner, group and mode, and for a file its content source (a template of the role, a
+    file of the role, or literal content).
+  - One remote read gets the mode, owner, group and SHA-1 of every listed path; only the paths that differ are written,
+    through Ansible's copy action (atomic write, check mode, C(--diff)) or, for directories, the file module.
+  - Templates are rendered on the controller as the P(ansible.builtin.template#lookup) lookup renders them.
+  - Runs as an action plugin; this file only documents it.
+version_added: 0.1.0
+author: the airflow_ops.airflow_vm authors
+options:
+  files:
+    description: The managed paths, in the order they are written (a directory before the files in it).
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      dest:
+        description: Absolute path on the host.
+        type: path
+        required: true
+      state:
+        description: C(file) or C(directory).
+        type: str
+        choices: [file, directory]
+        default: file
+      owner:
+        description: User name that owns the path.
+        type: str
+        required: true
+      group:
+        description: Group name of the path.
+        type: str
+        required: true
+      mode:
+        description: Octal mode as a string, such as C("0640").
+        type: str
+        required: true
+      template:
+        description: A template of the role (its C(templates/) folder) that gives the content.
+        type: str
+      src:
+        description: A file of the role (its C(files/) folder) that gives the content.
+        type: str
+      content:
+        description: The content itself.
+        type: str
+      secret:
+        description: The content holds secrets; its diff is never returned (use C(no_log) on the task as well).
+        type: bool
+        default: false
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+"""
+
+EXAMPLES = r"""
+- name: Write the configuration
+  airflow_ops.airflow_vm.managed_files:
+    files:
+      - {dest: /etc/redis, state: directory, owner: redis, group: redis, mode: "0750"}
+      - {dest: /etc/redis/redis.conf, template: redis.conf.j2, owner: redis, group: redis, mode: "0640", secret: true}
+  register: redis_files
+  notify: redis restart
+"""
+
+RETURN = r"""
+changed_paths:
+  description: The paths that were (or, in check mode, would be) written or re-moded.
+  returned: always
+  type: list
+  elements: str
+results:
+  description: One entry per item, with C(dest), C(changed) and, when it differed, C(was) (missing or different).
+  returned: always
+  type: list
+  elements: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+
+def main():
+    module = AnsibleModule(argument_spec={"files": {"type": "list", "elements": "dict", "required": True}})
+    module.fail_json(msg="managed_files runs as an action plugin of airflow_ops.airflow_vm on the controller")
+
+
+if __name__ == "__main__":
+    main()

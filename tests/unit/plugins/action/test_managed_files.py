@@ -1,0 +1,194 @@
+"""airflow_ops.airflow_vm.managed_files, run by ansible-playbook on this machine
+(connection local, paths under a temporary folder): no hosts needed, the real
+copy action and file module underneath. Run with each ansible-core the
+collection claims: ANSIBLE_PLAYBOOK=<path> picks one (default: on PATH)."""
+
+from __future__ import annotations
+
+import grp
+import json
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[4]
+PLAYBOOK = os.environ.get("ANSIBLE_PLAYBOOK", "ansible-playbook")
+# the modules run with the Python of the ansible-playbook under test
+PYTHON = str(Path(shutil.which(PLAYBOOK) or PLAYBOOK).parent / "python") if shutil.which(PLAYBOOK) else sys.executable
+USER = pwd.getpwuid(os.getuid()).pw_name
+GROUP = grp.getgrgid(os.getgid()).gr_name
+
+
+@pytest.fixture
+def bed(tmp_path):
+    """A collection path holding this repo, a role with a template and a file,
+    and the folder the files go to."""
+    collections = tmp_path / "collections/ansible_collections/airflow_ops"
+    collections.mkdir(parents=True)
+    (collections / "airflow_vm").symlink_to(ROOT)
+    role = tmp_path / "roles/probe"
+    (role / "templates").mkdir(parents=True)
+    (role / "files").mkdir()
+    (role / "tasks").mkdir()
+    (role / "templates/app.conf.j2").write_text("greeting = {{ greeting }}\nsecret = {{ token }}\n")
+    (role / "files/static.txt").write_text("static\n")
+    (role / "tasks/main.yml").write_text(
+        textwrap.dedent(
+            """
+            - name: Manage
+              airflow_ops.airflow_vm.managed_files:
+                files: "{{ files }}"
+              register: managed
+            - name: Keep the result for the test
+              ansible.builtin.copy:
+                content: "{{ managed | to_json }}"
+                dest: "{{ result_file }}"
+                mode: "0600"
+              check_mode: false
+            """
+        )
+    )
+    (role / "tasks/refuse.yml").write_text(
+        textwrap.dedent(
+            """
+            - name: Each bad list, on its own
+              airflow_ops.airflow_vm.managed_files:
+                files: "{{ item }}"
+              loop: "{{ bad }}"
+              register: managed
+              ignore_errors: true
+            - name: Keep the results for the test
+              ansible.builtin.copy:
+                content: "{{ managed.results | to_json }}"
+                dest: "{{ result_file }}"
+                mode: "0600"
+            """
+        )
+    )
+    (tmp_path / "ansible.cfg").write_text("[defaults]\n")
+    (tmp_path / "site.yml").write_text(
+        textwrap.dedent(
+            """
+            - hosts: localhost
+              gather_facts: false
+              tasks:
+                - ansible.builtin.include_role: {name: probe, tasks_from: "{{ entry | default('main') }}"}
+            """
+        )
+    )
+    out = tmp_path / "out"
+    return tmp_path, out
+
+
+def files(out: Path) -> list[dict]:
+    base = {"owner": USER, "group": GROUP}
+    return [
+        dict(base, dest=str(out), state="directory", mode="0750"),
+        dict(base, dest=str(out / "app.conf"), template="app.conf.j2", mode="0640"),
+        dict(base, dest=str(out / "static.txt"), src="static.txt", mode="0644"),
+        dict(base, dest=str(out / "inline.txt"), content="inline\n", mode="0600"),
+        dict(base, dest=str(out / "vault.conf"), content="token = {{ token }}\n", mode="0600", secret=True),
+    ]
+
+
+def run(bed, extra: dict, *options: str) -> tuple[subprocess.CompletedProcess, dict | None]:
+    tmp_path, _ = bed
+    env = dict(
+        os.environ,
+        ANSIBLE_COLLECTIONS_PATH=str(tmp_path / "collections"),
+        ANSIBLE_ROLES_PATH=str(tmp_path / "roles"),
+        ANSIBLE_CONFIG=str(tmp_path / "ansible.cfg"),
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_LOCALHOST_WARNING="false",
+        ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
+    )
+    variables = {"greeting": "hello", "token": "s3cret-value", "ansible_python_interpreter": PYTHON,
+                 "result_file": str(tmp_path / "result.json")} | extra
+    result = subprocess.run(
+        [PLAYBOOK, "-i", "localhost,", "-c", "local", str(tmp_path / "site.yml"), "-e", json.dumps(variables), *options],
+        capture_output=True, text=True, env=env, timeout=300, check=False,
+    )
+    kept = tmp_path / "result.json"
+    managed = json.loads(kept.read_text()) if result.returncode == 0 else None
+    kept.unlink(missing_ok=True)
+    return result, managed
+
+
+def test_writes_what_differs_puts_drift_right_and_checks_with_a_diff(bed):
+    """A first run writes every path; the same run again changes nothing; what
+    was edited, re-moded or (as root) re-owned by hand is put right, and only
+    that; --check --diff reports the changed template with its diff, never a
+    secret file's content, and writes nothing."""
+    _, out = bed
+    first, managed = run(bed, {"files": files(out)})
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-2000:]
+    everything = [item["dest"] for item in files(out)]
+    assert managed["changed_paths"] == everything
+    assert (out / "app.conf").read_text() == "greeting = hello\nsecret = s3cret-value\n"
+    assert (out / "static.txt").read_text() == "static\n"
+    assert (out / "inline.txt").read_text() == "inline\n"
+    assert (out / "vault.conf").read_text() == "token = s3cret-value\n"
+    modes = {p.name: oct(p.stat().st_mode & 0o777) for p in [out, *out.iterdir()]}
+    assert modes == {"out": "0o750", "app.conf": "0o640", "static.txt": "0o644", "inline.txt": "0o600", "vault.conf": "0o600"}
+
+    again, managed = run(bed, {"files": files(out)})
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert managed["changed_paths"] == [] and not managed["changed"]
+    assert [entry["changed"] for entry in managed["results"]] == [False] * len(everything)
+
+    (out / "static.txt").write_text("edited by hand\n")
+    (out / "inline.txt").chmod(0o644)
+    out.chmod(0o755)
+    drifted = [str(out), str(out / "static.txt"), str(out / "inline.txt")]
+    if os.getuid() == 0:  # changing an owner needs root (CI runs as root)
+        os.chown(out / "app.conf", pwd.getpwnam("nobody").pw_uid, -1)
+        drifted.insert(1, str(out / "app.conf"))
+    fixed, managed = run(bed, {"files": files(out)})
+    assert fixed.returncode == 0, fixed.stdout[-3000:]
+    assert managed["changed_paths"] == drifted
+    assert (out / "static.txt").read_text() == "static\n"
+    assert oct((out / "inline.txt").stat().st_mode & 0o777) == "0o600"
+    assert oct(out.stat().st_mode & 0o777) == "0o750"
+    assert (out / "app.conf").owner() == USER
+
+    checked, managed = run(bed, {"files": files(out), "greeting": "changed", "token": "n3w-value"}, "--check", "--diff")
+    assert checked.returncode == 0, checked.stdout[-3000:]
+    assert managed["changed_paths"] == [str(out / "app.conf"), str(out / "vault.conf")]
+    assert [d["after"] for d in managed["diff"]] == ["greeting = changed\nsecret = n3w-value\n"], managed["diff"]
+    assert "+greeting = changed" in checked.stdout, checked.stdout[-3000:]
+    assert "token = " not in checked.stdout and "token = " not in json.dumps(managed)
+    assert (out / "app.conf").read_text().startswith("greeting = hello\n")
+    assert (out / "vault.conf").read_text() == "token = s3cret-value\n"
+
+
+BAD = [
+    ({"dest": "relative/path", "content": "x"}, "files[0] (relative/path): dest must be an absolute path"),
+    ({"dest": "/tmp/x", "content": "x", "mode": 416}, "files[0] (/tmp/x): mode must be an octal string such as '0640', not 416"),
+    ({"dest": "/tmp/x", "content": "x", "template": "app.conf.j2"}, "files[0] (/tmp/x): give exactly one of template, content, src"),
+    ({"dest": "/tmp/x", "content": "x", "colour": "red"}, "files[0]: unknown key(s) ['colour']; allowed: ['content', 'dest', 'group', 'mode', 'owner', 'secret', 'src', 'state', 'template']"),
+    ({"dest": "/tmp/x", "state": "directory", "content": "x"}, "files[0] (/tmp/x): a directory takes no content"),
+    ({"dest": "/tmp/x", "state": "link", "content": "x"}, "files[0] (/tmp/x): state must be file or directory, not 'link'"),
+    ({"dest": "/tmp/x", "content": "x", "owner": ""}, "files[0] (/tmp/x): owner must be a user or group name"),
+]
+
+
+def test_bad_items_are_refused_naming_the_item(bed):
+    """Each bad list is refused before the host is read, naming the item, its
+    path and what to fix; a path listed twice too."""
+    _, out = bed
+    lists = [[{"owner": USER, "group": GROUP, "mode": "0644"} | item] for item, _ in BAD]
+    twice = {"dest": str(out / "x"), "content": "x", "owner": USER, "group": GROUP, "mode": "0644"}
+    lists.append([twice, twice])
+    ran, results = run(bed, {"entry": "refuse", "bad": lists})
+    assert ran.returncode == 0, ran.stdout[-3000:]
+    said = [result.get("msg", "") for result in results]
+    expected = [says for _, says in BAD] + [f"files: a path is listed twice: ['{out / 'x'}']"]
+    assert all(result.get("failed") for result in results), results
+    assert said == expected
+    assert not (out / "x").exists()
