@@ -40,7 +40,16 @@ $(BIN)/ansible-playbook: requirements.txt
 	$(BIN)/pip install --quiet -r requirements.txt
 	touch $@
 
-build venv: $(BIN)/ansible-playbook ## controller venv from requirements.txt (the "image build")
+# The roles call the collection's own plugins by their full name
+# (airflow_ops.airflow_vm.managed_files), as they do once installed. From this
+# checkout, ansible.cfg's collections_path finds the collection through this
+# link to the checkout itself (and the folder of the declared collections
+# below holds one too).
+SELF := .cache/collections/ansible_collections/airflow_ops/airflow_vm
+$(SELF):
+	mkdir -p $(@D) && ln -sfn ../../../.. $@
+
+build venv: $(BIN)/ansible-playbook | $(SELF) ## controller venv from requirements.txt (the "image build")
 
 # What users of the collection may have, and what it is checked with besides
 # the pinned venv: only galaxy.yml's dependencies (as in an execution
@@ -62,6 +71,7 @@ $(DECLARED): galaxy.yml $(BIN)/ansible-playbook
 	for dep in $$($(BIN)/python -c 'import yaml; print(*yaml.safe_load(open("galaxy.yml"))["dependencies"])'); do \
 	  mkdir -p $@/ansible_collections/$${dep%%.*} && cp -r $$bundle/$${dep%%.*}/$${dep#*.} $@/ansible_collections/$${dep%%.*}/; \
 	done
+	mkdir -p $@/ansible_collections/airflow_ops && ln -s ../../../.. $@/ansible_collections/airflow_ops/airflow_vm
 $(TESTBED): $(BIN)/ansible-playbook
 	rm -rf $@ && mkdir -p $@/ansible_collections/community $@/ansible_collections/ansible
 	ln -s $(BUNDLE)/community/docker $@/ansible_collections/community/docker

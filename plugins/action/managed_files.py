@@ -23,7 +23,7 @@ SOURCES = ("template", "content", "src")
 KEYS = {"dest", "state", "owner", "group", "mode", "secret", *SOURCES}
 
 # For each path: "F MODE OWNER GROUP SHA1 PATH" (a file), "D MODE OWNER GROUP - PATH"
-# (a directory), nothing when it does not exist.
+# (a directory), nothing when it does not exist (an absent path is wanted as nothing).
 READ = r"""for p; do
   if [ -d "$p" ]; then printf 'D %s - %s\n' "$(stat -c '%a %U %G' -- "$p")" "$p"
   elif [ -f "$p" ]; then printf 'F %s %s %s\n' "$(stat -c '%a %U %G' -- "$p")" "$(sha1sum < "$p" | cut -c1-40)" "$p"
@@ -55,15 +55,19 @@ def check_item(index: int, item) -> dict:
     if not isinstance(dest, str) or not dest.startswith("/"):
         raise AnsibleActionFail(f"{where}: dest must be an absolute path")
     state = item.get("state", "file")
-    if state not in ("file", "directory"):
-        raise AnsibleActionFail(f"{where}: state must be file or directory, not {state!r}")
+    if state not in ("file", "directory", "absent"):
+        raise AnsibleActionFail(f"{where}: state must be file, directory or absent, not {state!r}")
+    sources = [key for key in SOURCES if key in item]
+    if state == "absent":
+        if sources:
+            raise AnsibleActionFail(f"{where}: an absent path takes no {sources[0]}")
+        return dict(item, state=state, secret=False)
     for key in ("owner", "group"):
         if not isinstance(item.get(key), str) or not item[key]:
             raise AnsibleActionFail(f"{where}: {key} must be a user or group name")
     mode = item.get("mode")
     if not isinstance(mode, str) or not mode.isdigit() or set(mode) - set("01234567") or not 3 <= len(mode) <= 4:
         raise AnsibleActionFail(f"{where}: mode must be an octal string such as '0640', not {mode!r}")
-    sources = [key for key in SOURCES if key in item]
     if state == "directory" and sources:
         raise AnsibleActionFail(f"{where}: a directory takes no {sources[0]}")
     if state == "file" and len(sources) != 1:
@@ -99,19 +103,20 @@ class ActionModule(ActionBase):
         results, diffs = [], []
         for item in items:
             found = state.get(item["dest"])
-            kind = "D" if item["state"] == "directory" else "F"
-            wanted = (kind, item["mode"], item["owner"], item["group"], item.get("sha1", "-"))
+            kind = {"directory": "D", "file": "F"}.get(item["state"])
+            wanted = (kind, item["mode"], item["owner"], item["group"], item.get("sha1", "-")) if kind else None
             if found == wanted:
                 results.append({"dest": item["dest"], "changed": False})
                 continue
-            done = self._directory(item, task_vars) if kind == "D" else self._file(item, task_vars)
+            done = self._file_module(item, task_vars) if kind != "F" else self._file(item, task_vars)
             if done.get("failed"):
                 result.update(failed=True, msg=f"{item['dest']}: {done.get('msg', done)}", results=results)
                 return result
             diff = done.pop("diff", None)
             if diff and not item["secret"]:
                 diffs.extend(diff if isinstance(diff, list) else [diff])
-            results.append({"dest": item["dest"], "changed": bool(done.get("changed")), "was": "missing" if found is None else "different"})
+            was = "present" if wanted is None else "missing" if found is None else "different"
+            results.append({"dest": item["dest"], "changed": bool(done.get("changed")), "was": was})
 
         self._remove_tmp_path(self._connection._shell.tmpdir)
         changed = [entry["dest"] for entry in results if entry["changed"]]
@@ -130,8 +135,11 @@ class ActionModule(ActionBase):
         with open(to_bytes(path, errors="surrogate_or_strict"), "rb") as handle:
             return to_text(handle.read(), errors="surrogate_or_strict")
 
-    def _directory(self, item: dict, task_vars: dict) -> dict:
-        args = {"path": item["dest"], "state": "directory", "owner": item["owner"], "group": item["group"], "mode": f"{item['mode']:04o}"}
+    def _file_module(self, item: dict, task_vars: dict) -> dict:
+        """A directory (created, re-owned, re-moded) or an absent path (removed)."""
+        args = {"path": item["dest"], "state": item["state"]}
+        if item["state"] == "directory":
+            args.update(owner=item["owner"], group=item["group"], mode=f"{item['mode']:04o}")
         return self._execute_module(module_name="ansible.legacy.file", module_args=args, task_vars=task_vars)
 
     def _file(self, item: dict, task_vars: dict) -> dict:

@@ -29,22 +29,19 @@ options:
         type: path
         required: true
       state:
-        description: C(file) or C(directory).
+        description: C(file), C(directory), or C(absent) (removed if it exists; takes no owner, group, mode or content).
         type: str
-        choices: [file, directory]
+        choices: [file, directory, absent]
         default: file
       owner:
-        description: User name that owns the path.
+        description: User name that owns the path (required unless O(files[].state=absent)).
         type: str
-        required: true
       group:
-        description: Group name of the path.
+        description: Group name of the path (required unless O(files[].state=absent)).
         type: str
-        required: true
       mode:
-        description: Octal mode as a string, such as C("0640").
+        description: Octal mode as a string, such as C("0640") (required unless O(files[].state=absent)).
         type: str
-        required: true
       template:
         description: A template of the role (its C(templates/) folder) that gives the content.
         type: str
@@ -82,7 +79,7 @@ changed_paths:
   type: list
   elements: str
 results:
-  description: One entry per item, with C(dest), C(changed) and, when it differed, C(was) (missing or different).
+  description: One entry per item, with C(dest), C(changed) and, when it differed, C(was) (missing, different, or present for a removed path).
   returned: always
   type: list
   elements: dict

@@ -166,6 +166,18 @@ def test_writes_what_differs_puts_drift_right_and_checks_with_a_diff(bed):
     assert (out / "app.conf").read_text().startswith("greeting = hello\n")
     assert (out / "vault.conf").read_text() == "token = s3cret-value\n"
 
+    # a path that must go: removed once (in check mode only reported), then nothing to do
+    gone = [item for item in files(out) if item["dest"] != str(out / "inline.txt")]
+    gone.append({"dest": str(out / "inline.txt"), "state": "absent"})
+    checked, managed = run(bed, {"files": gone}, "--check")
+    assert checked.returncode == 0 and managed["changed_paths"] == [str(out / "inline.txt")], checked.stdout[-3000:]
+    assert (out / "inline.txt").exists()
+    removed, managed = run(bed, {"files": gone})
+    assert removed.returncode == 0 and managed["changed_paths"] == [str(out / "inline.txt")], removed.stdout[-3000:]
+    assert not (out / "inline.txt").exists()
+    again, managed = run(bed, {"files": gone})
+    assert again.returncode == 0 and managed["changed_paths"] == [], again.stdout[-3000:]
+
 
 BAD = [
     ({"dest": "relative/path", "content": "x"}, "files[0] (relative/path): dest must be an absolute path"),
@@ -173,7 +185,8 @@ BAD = [
     ({"dest": "/tmp/x", "content": "x", "template": "app.conf.j2"}, "files[0] (/tmp/x): give exactly one of template, content, src"),
     ({"dest": "/tmp/x", "content": "x", "colour": "red"}, "files[0]: unknown key(s) ['colour']; allowed: ['content', 'dest', 'group', 'mode', 'owner', 'secret', 'src', 'state', 'template']"),
     ({"dest": "/tmp/x", "state": "directory", "content": "x"}, "files[0] (/tmp/x): a directory takes no content"),
-    ({"dest": "/tmp/x", "state": "link", "content": "x"}, "files[0] (/tmp/x): state must be file or directory, not 'link'"),
+    ({"dest": "/tmp/x", "state": "link", "content": "x"}, "files[0] (/tmp/x): state must be file, directory or absent, not 'link'"),
+    ({"dest": "/tmp/x", "state": "absent", "content": "x"}, "files[0] (/tmp/x): an absent path takes no content"),
     ({"dest": "/tmp/x", "content": "x", "owner": ""}, "files[0] (/tmp/x): owner must be a user or group name"),
 ]
 
