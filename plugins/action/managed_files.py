@@ -20,7 +20,7 @@ from ansible.module_utils.common.text.converters import to_bytes, to_text
 from ansible.plugins.action import ActionBase
 
 SOURCES = ("template", "content", "src")
-KEYS = {"dest", "state", "owner", "group", "mode", "secret", *SOURCES}
+KEYS = {"dest", "state", "owner", "group", "mode", "secret", "vars", "id", *SOURCES}
 
 # For each path: "F MODE OWNER GROUP SHA1 PATH" (a file), "D MODE OWNER GROUP - PATH"
 # (a directory), nothing when it does not exist (an absent path is wanted as nothing).
@@ -57,7 +57,11 @@ def check_item(index: int, item) -> dict:
     state = item.get("state", "file")
     if state not in ("file", "directory", "absent"):
         raise AnsibleActionFail(f"{where}: state must be file, directory or absent, not {state!r}")
+    if not isinstance(item.get("vars", {}), dict):
+        raise AnsibleActionFail(f"{where}: vars must be a dict (the template's extra variables)")
     sources = [key for key in SOURCES if key in item]
+    if "vars" in item and sources != ["template"]:
+        raise AnsibleActionFail(f"{where}: vars are for a template")
     if state == "absent":
         if sources:
             raise AnsibleActionFail(f"{where}: an absent path takes no {sources[0]}")
@@ -105,8 +109,9 @@ class ActionModule(ActionBase):
             found = state.get(item["dest"])
             kind = {"directory": "D", "file": "F"}.get(item["state"])
             wanted = (kind, item["mode"], item["owner"], item["group"], item.get("sha1", "-")) if kind else None
+            entry = {"dest": item["dest"], **({"id": item["id"]} if "id" in item else {})}
             if found == wanted:
-                results.append({"dest": item["dest"], "changed": False})
+                results.append(dict(entry, changed=False))
                 continue
             done = self._file_module(item, task_vars) if kind != "F" else self._file(item, task_vars)
             if done.get("failed"):
@@ -116,7 +121,7 @@ class ActionModule(ActionBase):
             if diff and not item["secret"]:
                 diffs.extend(diff if isinstance(diff, list) else [diff])
             was = "present" if wanted is None else "missing" if found is None else "different"
-            results.append({"dest": item["dest"], "changed": bool(done.get("changed")), "was": was})
+            results.append(dict(entry, changed=bool(done.get("changed")), was=was))
 
         self._remove_tmp_path(self._connection._shell.tmpdir)
         changed = [entry["dest"] for entry in results if entry["changed"]]
@@ -130,7 +135,7 @@ class ActionModule(ActionBase):
             return to_text(item["content"])
         if "template" in item:
             lookup = self._shared_loader_obj.lookup_loader.get("ansible.builtin.template", loader=self._loader, templar=self._templar)
-            return lookup.run([item["template"]], variables=task_vars)[0]
+            return lookup.run([item["template"]], variables=task_vars, template_vars=item.get("vars", {}))[0]
         path = self._find_needle("files", item["src"])
         with open(to_bytes(path, errors="surrogate_or_strict"), "rb") as handle:
             return to_text(handle.read(), errors="surrogate_or_strict")

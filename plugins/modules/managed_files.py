@@ -55,6 +55,12 @@ options:
         description: The content holds secrets; its diff is never returned (use C(no_log) on the task as well).
         type: bool
         default: false
+      vars:
+        description: Extra variables for this item's template (as the template lookup's C(template_vars)).
+        type: dict
+      id:
+        description: Any value that names the item to the caller (such as the service a change restarts); returned in RV(results).
+        type: raw
 attributes:
   check_mode:
     support: full
@@ -79,7 +85,7 @@ changed_paths:
   type: list
   elements: str
 results:
-  description: One entry per item, with C(dest), C(changed) and, when it differed, C(was) (missing, different, or present for a removed path).
+  description: One entry per item, with C(dest), C(changed), its C(id) if it has one and, when it differed, C(was) (missing, different, or present for a removed path).
   returned: always
   type: list
   elements: dict

@@ -37,6 +37,7 @@ def bed(tmp_path):
     (role / "files").mkdir()
     (role / "tasks").mkdir()
     (role / "templates/app.conf.j2").write_text("greeting = {{ greeting }}\nsecret = {{ token }}\n")
+    (role / "templates/vars.conf.j2").write_text("who = {{ who }}\n")
     (role / "files/static.txt").write_text("static\n")
     (role / "tasks/main.yml").write_text(
         textwrap.dedent(
@@ -94,6 +95,7 @@ def files(out: Path) -> list[dict]:
         dict(base, dest=str(out / "static.txt"), src="static.txt", mode="0644"),
         dict(base, dest=str(out / "inline.txt"), content="inline\n", mode="0600"),
         dict(base, dest=str(out / "vault.conf"), content="token = {{ token }}\n", mode="0600", secret=True),
+        dict(base, dest=str(out / "vars.conf"), template="vars.conf.j2", vars={"who": "{{ greeting }} item"}, id="svc", mode="0644"),
     ]
 
 
@@ -134,8 +136,11 @@ def test_writes_what_differs_puts_drift_right_and_checks_with_a_diff(bed):
     assert (out / "static.txt").read_text() == "static\n"
     assert (out / "inline.txt").read_text() == "inline\n"
     assert (out / "vault.conf").read_text() == "token = s3cret-value\n"
+    assert (out / "vars.conf").read_text() == "who = hello item\n"
+    assert [entry.get("id") for entry in managed["results"]] == [None] * 5 + ["svc"]
     modes = {p.name: oct(p.stat().st_mode & 0o777) for p in [out, *out.iterdir()]}
-    assert modes == {"out": "0o750", "app.conf": "0o640", "static.txt": "0o644", "inline.txt": "0o600", "vault.conf": "0o600"}
+    assert modes == {"out": "0o750", "app.conf": "0o640", "static.txt": "0o644", "inline.txt": "0o600", "vault.conf": "0o600",
+                     "vars.conf": "0o644"}
 
     again, managed = run(bed, {"files": files(out)})
     assert again.returncode == 0, again.stdout[-3000:]
@@ -159,8 +164,8 @@ def test_writes_what_differs_puts_drift_right_and_checks_with_a_diff(bed):
 
     checked, managed = run(bed, {"files": files(out), "greeting": "changed", "token": "n3w-value"}, "--check", "--diff")
     assert checked.returncode == 0, checked.stdout[-3000:]
-    assert managed["changed_paths"] == [str(out / "app.conf"), str(out / "vault.conf")]
-    assert [d["after"] for d in managed["diff"]] == ["greeting = changed\nsecret = n3w-value\n"], managed["diff"]
+    assert managed["changed_paths"] == [str(out / "app.conf"), str(out / "vault.conf"), str(out / "vars.conf")]
+    assert [d["after"] for d in managed["diff"]] == ["greeting = changed\nsecret = n3w-value\n", "who = changed item\n"], managed["diff"]
     assert "+greeting = changed" in checked.stdout, checked.stdout[-3000:]
     assert "token = " not in checked.stdout and "token = " not in json.dumps(managed)
     assert (out / "app.conf").read_text().startswith("greeting = hello\n")
@@ -183,10 +188,12 @@ BAD = [
     ({"dest": "relative/path", "content": "x"}, "files[0] (relative/path): dest must be an absolute path"),
     ({"dest": "/tmp/x", "content": "x", "mode": 416}, "files[0] (/tmp/x): mode must be an octal string such as '0640', not 416"),
     ({"dest": "/tmp/x", "content": "x", "template": "app.conf.j2"}, "files[0] (/tmp/x): give exactly one of template, content, src"),
-    ({"dest": "/tmp/x", "content": "x", "colour": "red"}, "files[0]: unknown key(s) ['colour']; allowed: ['content', 'dest', 'group', 'mode', 'owner', 'secret', 'src', 'state', 'template']"),
+    ({"dest": "/tmp/x", "content": "x", "colour": "red"}, "files[0]: unknown key(s) ['colour']; allowed: ['content', 'dest', 'group', 'id', 'mode', 'owner', 'secret', 'src', 'state', 'template', 'vars']"),
     ({"dest": "/tmp/x", "state": "directory", "content": "x"}, "files[0] (/tmp/x): a directory takes no content"),
     ({"dest": "/tmp/x", "state": "link", "content": "x"}, "files[0] (/tmp/x): state must be file, directory or absent, not 'link'"),
     ({"dest": "/tmp/x", "state": "absent", "content": "x"}, "files[0] (/tmp/x): an absent path takes no content"),
+    ({"dest": "/tmp/x", "content": "x", "vars": {"a": 1}}, "files[0] (/tmp/x): vars are for a template"),
+    ({"dest": "/tmp/x", "template": "app.conf.j2", "vars": [1]}, "files[0] (/tmp/x): vars must be a dict (the template's extra variables)"),
     ({"dest": "/tmp/x", "content": "x", "owner": ""}, "files[0] (/tmp/x): owner must be a user or group name"),
 ]
 
