@@ -20,7 +20,7 @@ from ansible.module_utils.common.text.converters import to_bytes, to_text
 from ansible.plugins.action import ActionBase
 
 SOURCES = ("template", "content", "src")
-KEYS = {"dest", "state", "owner", "group", "mode", "secret", "vars", "id", *SOURCES}
+KEYS = {"dest", "state", "owner", "group", "mode", "secret", "vars", "id", "restarts", *SOURCES}
 
 # For each path: "F MODE OWNER GROUP SHA1 PATH" (a file), "D MODE OWNER GROUP - PATH"
 # (a directory), nothing when it does not exist (an absent path is wanted as nothing).
@@ -57,15 +57,16 @@ def check_item(index: int, item) -> dict:
     state = item.get("state", "file")
     if state not in ("file", "directory", "absent"):
         raise AnsibleActionFail(f"{where}: state must be file, directory or absent, not {state!r}")
+    restarts = item.get("restarts", [])
+    if not isinstance(restarts, list) or not all(isinstance(name, str) and name and "/" not in name for name in restarts):
+        raise AnsibleActionFail(f"{where}: restarts must be a list of names (files of restart_intent_dir)")
     if not isinstance(item.get("vars", {}), dict):
         raise AnsibleActionFail(f"{where}: vars must be a dict (the template's extra variables)")
+    if state == "absent":  # what it would hold does not matter: a file can be switched off by its state alone
+        return dict(item, state=state, secret=False)
     sources = [key for key in SOURCES if key in item]
     if "vars" in item and sources != ["template"]:
         raise AnsibleActionFail(f"{where}: vars are for a template")
-    if state == "absent":
-        if sources:
-            raise AnsibleActionFail(f"{where}: an absent path takes no {sources[0]}")
-        return dict(item, state=state, secret=False)
     for key in ("owner", "group"):
         if not isinstance(item.get(key), str) or not item[key]:
             raise AnsibleActionFail(f"{where}: {key} must be a user or group name")
@@ -81,7 +82,7 @@ def check_item(index: int, item) -> dict:
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = True
-    _VALID_ARGS = frozenset(("files",))
+    _VALID_ARGS = frozenset(("files", "restart_intent_dir"))
 
     def run(self, tmp=None, task_vars=None):
         task_vars = task_vars or {}
@@ -94,6 +95,10 @@ class ActionModule(ActionBase):
         if len(set(dests)) != len(dests):
             raise AnsibleActionFail(f"files: a path is listed twice: {sorted({d for d in dests if dests.count(d) > 1})}")
 
+        intent_dir = self._task.args.get("restart_intent_dir")
+        if not intent_dir and any(item.get("restarts") for item in items):
+            raise AnsibleActionFail("restart_intent_dir: needed when an item lists restarts")
+
         for item in items:
             if item["state"] == "file":
                 item["data"] = self._content(item, task_vars)
@@ -104,11 +109,22 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail(f"reading the managed paths failed (rc {read['rc']}): {to_text(read['stderr'])[-500:]}")
         state = parse_state(to_text(read["stdout"]))
 
+        # The restart intent of every item that differs, recorded on the host
+        # before the first write: a run that stops after a write still knows.
+        differing = [item for item in items if state.get(item["dest"]) != self._wanted(item)]
+        intents = sorted({name for item in differing for name in item.get("restarts", [])})
+        if intents and not self._task.check_mode:
+            record = self._low_level_execute_command(
+                "/bin/sh -ec " + shlex.quote('cd "$0"; umask 022; for n; do [ -e "$n" ] || : > "$n"; done') + " "
+                + " ".join(map(shlex.quote, [intent_dir, *intents])))
+            if record["rc"] != 0:
+                raise AnsibleActionFail(f"recording the restarts in {intent_dir} failed: {to_text(record['stderr'])[-500:]}")
+
         results, diffs = [], []
         for item in items:
             found = state.get(item["dest"])
             kind = {"directory": "D", "file": "F"}.get(item["state"])
-            wanted = (kind, item["mode"], item["owner"], item["group"], item.get("sha1", "-")) if kind else None
+            wanted = self._wanted(item)
             entry = {"dest": item["dest"], **({"id": item["id"]} if "id" in item else {})}
             if found == wanted:
                 results.append(dict(entry, changed=False))
@@ -125,10 +141,16 @@ class ActionModule(ActionBase):
 
         self._remove_tmp_path(self._connection._shell.tmpdir)
         changed = [entry["dest"] for entry in results if entry["changed"]]
-        result.update(changed=bool(changed), changed_paths=changed, results=results)
+        result.update(changed=bool(changed), changed_paths=changed, results=results, restarts=intents)
         if diffs:
             result["diff"] = diffs
         return result
+
+    @staticmethod
+    def _wanted(item: dict):
+        """What the read shows for the item once it is as stated (None: nothing)."""
+        kind = {"directory": "D", "file": "F"}.get(item["state"])
+        return (kind, item["mode"], item["owner"], item["group"], item.get("sha1", "-")) if kind else None
 
     def _content(self, item: dict, task_vars: dict) -> str:
         if "content" in item:

@@ -29,7 +29,9 @@ options:
         type: path
         required: true
       state:
-        description: C(file), C(directory), or C(absent) (removed if it exists; takes no owner, group, mode or content).
+        description:
+          - C(file), C(directory), or C(absent) (removed if it exists; its owner, group, mode and content source, if
+            given, are ignored, so a file is switched off by its state alone).
         type: str
         choices: [file, directory, absent]
         default: file
@@ -61,6 +63,16 @@ options:
       id:
         description: Any value that names the item to the caller (such as the service a change restarts); returned in RV(results).
         type: raw
+      restarts:
+        description:
+          - Names of what must restart when this item changes. Before the first write, an empty file per name is created in
+            O(restart_intent_dir) (unless it exists), so that the intent survives a run that stops after the write; the caller
+            removes each file once that restart is done.
+        type: list
+        elements: str
+  restart_intent_dir:
+    description: The folder of the restart intents (see O(files[].restarts)); it must exist.
+    type: path
 attributes:
   check_mode:
     support: full
@@ -81,6 +93,11 @@ EXAMPLES = r"""
 RETURN = r"""
 changed_paths:
   description: The paths that were (or, in check mode, would be) written or re-moded.
+  returned: always
+  type: list
+  elements: str
+restarts:
+  description: The names recorded in O(restart_intent_dir) (in check mode, that would be).
   returned: always
   type: list
   elements: str

@@ -45,6 +45,7 @@ def bed(tmp_path):
             - name: Manage
               airflow_ops.airflow_vm.managed_files:
                 files: "{{ files }}"
+                restart_intent_dir: "{{ intent_dir }}"
               register: managed
             - name: Keep the result for the test
               ansible.builtin.copy:
@@ -83,6 +84,7 @@ def bed(tmp_path):
             """
         )
     )
+    (tmp_path / "intents").mkdir()
     out = tmp_path / "out"
     return tmp_path, out
 
@@ -95,7 +97,8 @@ def files(out: Path) -> list[dict]:
         dict(base, dest=str(out / "static.txt"), src="static.txt", mode="0644"),
         dict(base, dest=str(out / "inline.txt"), content="inline\n", mode="0600"),
         dict(base, dest=str(out / "vault.conf"), content="token = {{ token }}\n", mode="0600", secret=True),
-        dict(base, dest=str(out / "vars.conf"), template="vars.conf.j2", vars={"who": "{{ greeting }} item"}, id="svc", mode="0644"),
+        dict(base, dest=str(out / "vars.conf"), template="vars.conf.j2", vars={"who": "{{ greeting }} item"}, id="svc", mode="0644",
+             restarts=["svc"]),
     ]
 
 
@@ -111,7 +114,7 @@ def run(bed, extra: dict, *options: str) -> tuple[subprocess.CompletedProcess, d
         ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
     )
     variables = {"greeting": "hello", "token": "s3cret-value", "ansible_python_interpreter": PYTHON,
-                 "result_file": str(tmp_path / "result.json")} | extra
+                 "result_file": str(tmp_path / "result.json"), "intent_dir": str(tmp_path / "intents")} | extra
     result = subprocess.run(
         [PLAYBOOK, "-i", "localhost,", "-c", "local", str(tmp_path / "site.yml"), "-e", json.dumps(variables), *options],
         capture_output=True, text=True, env=env, timeout=300, check=False,
@@ -138,6 +141,10 @@ def test_writes_what_differs_puts_drift_right_and_checks_with_a_diff(bed):
     assert (out / "vault.conf").read_text() == "token = s3cret-value\n"
     assert (out / "vars.conf").read_text() == "who = hello item\n"
     assert [entry.get("id") for entry in managed["results"]] == [None] * 5 + ["svc"]
+    # the restart intent of the changed item was recorded (the caller clears it once restarted)
+    intent = bed[0] / "intents/svc"
+    assert managed["restarts"] == ["svc"] and intent.exists()
+    intent.unlink()
     modes = {p.name: oct(p.stat().st_mode & 0o777) for p in [out, *out.iterdir()]}
     assert modes == {"out": "0o750", "app.conf": "0o640", "static.txt": "0o644", "inline.txt": "0o600", "vault.conf": "0o600",
                      "vars.conf": "0o644"}
@@ -145,6 +152,7 @@ def test_writes_what_differs_puts_drift_right_and_checks_with_a_diff(bed):
     again, managed = run(bed, {"files": files(out)})
     assert again.returncode == 0, again.stdout[-3000:]
     assert managed["changed_paths"] == [] and not managed["changed"]
+    assert managed["restarts"] == [] and not intent.exists()
     assert [entry["changed"] for entry in managed["results"]] == [False] * len(everything)
 
     (out / "static.txt").write_text("edited by hand\n")
@@ -168,12 +176,12 @@ def test_writes_what_differs_puts_drift_right_and_checks_with_a_diff(bed):
     assert [d["after"] for d in managed["diff"]] == ["greeting = changed\nsecret = n3w-value\n", "who = changed item\n"], managed["diff"]
     assert "+greeting = changed" in checked.stdout, checked.stdout[-3000:]
     assert "token = " not in checked.stdout and "token = " not in json.dumps(managed)
+    assert managed["restarts"] == ["svc"] and not intent.exists()  # check mode records nothing
     assert (out / "app.conf").read_text().startswith("greeting = hello\n")
     assert (out / "vault.conf").read_text() == "token = s3cret-value\n"
 
     # a path that must go: removed once (in check mode only reported), then nothing to do
-    gone = [item for item in files(out) if item["dest"] != str(out / "inline.txt")]
-    gone.append({"dest": str(out / "inline.txt"), "state": "absent"})
+    gone = [item | {"state": "absent"} if item["dest"] == str(out / "inline.txt") else item for item in files(out)]
     checked, managed = run(bed, {"files": gone}, "--check")
     assert checked.returncode == 0 and managed["changed_paths"] == [str(out / "inline.txt")], checked.stdout[-3000:]
     assert (out / "inline.txt").exists()
@@ -188,11 +196,12 @@ BAD = [
     ({"dest": "relative/path", "content": "x"}, "files[0] (relative/path): dest must be an absolute path"),
     ({"dest": "/tmp/x", "content": "x", "mode": 416}, "files[0] (/tmp/x): mode must be an octal string such as '0640', not 416"),
     ({"dest": "/tmp/x", "content": "x", "template": "app.conf.j2"}, "files[0] (/tmp/x): give exactly one of template, content, src"),
-    ({"dest": "/tmp/x", "content": "x", "colour": "red"}, "files[0]: unknown key(s) ['colour']; allowed: ['content', 'dest', 'group', 'id', 'mode', 'owner', 'secret', 'src', 'state', 'template', 'vars']"),
+    ({"dest": "/tmp/x", "content": "x", "colour": "red"}, "files[0]: unknown key(s) ['colour']; allowed: ['content', 'dest', 'group', 'id', 'mode', 'owner', 'restarts', 'secret', 'src', 'state', 'template', 'vars']"),
     ({"dest": "/tmp/x", "state": "directory", "content": "x"}, "files[0] (/tmp/x): a directory takes no content"),
     ({"dest": "/tmp/x", "state": "link", "content": "x"}, "files[0] (/tmp/x): state must be file, directory or absent, not 'link'"),
-    ({"dest": "/tmp/x", "state": "absent", "content": "x"}, "files[0] (/tmp/x): an absent path takes no content"),
     ({"dest": "/tmp/x", "content": "x", "vars": {"a": 1}}, "files[0] (/tmp/x): vars are for a template"),
+    ({"dest": "/tmp/x", "content": "x", "restarts": "svc"}, "files[0] (/tmp/x): restarts must be a list of names (files of restart_intent_dir)"),
+    ({"dest": "/tmp/x", "content": "x", "restarts": ["svc"]}, "restart_intent_dir: needed when an item lists restarts"),
     ({"dest": "/tmp/x", "template": "app.conf.j2", "vars": [1]}, "files[0] (/tmp/x): vars must be a dict (the template's extra variables)"),
     ({"dest": "/tmp/x", "content": "x", "owner": ""}, "files[0] (/tmp/x): owner must be a user or group name"),
 ]
