@@ -81,7 +81,9 @@ def check_item(index: int, item) -> dict:
 
 
 class ActionModule(ActionBase):
-    TRANSFERS_FILES = True
+    # No remote temporary folder up front: a run where nothing differs costs
+    # one command on the host. The copy action makes its own when it writes.
+    TRANSFERS_FILES = False
     _VALID_ARGS = frozenset(("files", "restart_intent_dir"))
 
     def run(self, tmp=None, task_vars=None):
