@@ -55,12 +55,11 @@ CURRENT = "/opt/airflow/current"
 MARKERS = "/opt/airflow/restart-pending"
 UNITS = list(COMPONENT_UNITS.values())
 CELERY_APP = "airflow.providers.celery.executors.celery_executor.app"
-# The tasks that record the restart markers and write airflow.cfg (task
-# banners, with or without the role's prefix). The roles record the markers
-# first, then write the file: a run killed right after the write has the new
+# The task that writes airflow.cfg and the units (its banner, with or
+# without the role's prefix). It records the restart markers on the host
+# first, then writes the files: a run killed right after it has the new
 # config on disk and components that still run the old one.
-RECORD_TASK = re.compile(r"^TASK \[(?:[^\]]*? : )?Record (?:what must restart|the pending restarts)")
-CFG_TASK = re.compile(r"^TASK \[(?:[^\]]*? : )?Write airflow\.cfg")
+CFG_TASK = re.compile(r"^TASK \[(?:[^\]]*? : )?Write the configuration and the units")
 NEXT_TASK = ("TASK [", "RUNNING HANDLER [")
 # REST calls may take long on the loaded 2-core test machine while a run
 # restarts components (the testlib's 15 s read timeout is not retried)
@@ -185,10 +184,9 @@ def token_status(base_url: str, username: str, password: str, verify: str | None
 
 def run_until_killed(extra_vars: dict, timeout: float = 900) -> tuple[bool, list[str]]:
     """site.yml as airflow_testlib.run_playbook runs it, but streamed: SIGKILL
-    the whole process group as soon as the task after "Write airflow.cfg"
-    starts, once "Record what must restart" has run before it (the markers
-    are on the host, the new config too, no component restarted yet).
-    Returns (killed there, the output lines read)."""
+    the whole process group as soon as the task after "Write the configuration
+    and the units" starts (the markers are on the host, the new config too,
+    no component restarted yet). Returns (killed there, the output lines read)."""
     env = playbook_env(PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(
         ["ansible-playbook", "-i", INVENTORY, str(ROOT / "playbooks/site.yml"), "-e", json.dumps(extra_vars)],
@@ -208,7 +206,7 @@ def run_until_killed(extra_vars: dict, timeout: float = 900) -> tuple[bool, list
     watchdog = threading.Timer(timeout, kill)  # bounds the read loop below
     watchdog.start()
     lines: list[str] = []
-    recorded = written = killed = False
+    written = killed = False
     try:
         for line in proc.stdout:
             lines.append(line.rstrip("\n"))
@@ -216,9 +214,7 @@ def run_until_killed(extra_vars: dict, timeout: float = 900) -> tuple[bool, list
                 kill()
                 killed = True
                 break
-            if RECORD_TASK.match(line):
-                recorded = True
-            elif recorded and CFG_TASK.match(line):
+            if CFG_TASK.match(line):
                 written = True
     finally:
         watchdog.cancel()
@@ -276,7 +272,7 @@ def test_changes_at_once_survive_a_killed_run_then_nothing_then_worker_only(host
     try:
         killed, lines = run_until_killed(changes)
         assert killed, (
-            "the run never got past 'Record what must restart' then 'Write airflow.cfg':\n" + "\n".join(lines[-60:])
+            "the run never got past 'Write the configuration and the units':\n" + "\n".join(lines[-60:])
         )
         print(f"\nkilled at: {lines[-1]}")
         assert cfg(host).get("core", "parallelism", fallback=None) == "40", "airflow.cfg not written before the kill"
