@@ -9,18 +9,13 @@ import grp
 import json
 import os
 import pwd
-import shutil
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import ansible_playbook, link_collection
 
-ROOT = Path(__file__).resolve().parents[4]
-PLAYBOOK = os.environ.get("ANSIBLE_PLAYBOOK", "ansible-playbook")
-# the modules run with the Python of the ansible-playbook under test
-PYTHON = str(Path(shutil.which(PLAYBOOK) or PLAYBOOK).parent / "python") if shutil.which(PLAYBOOK) else sys.executable
 USER = pwd.getpwuid(os.getuid()).pw_name
 GROUP = grp.getgrgid(os.getgid()).gr_name
 
@@ -29,9 +24,7 @@ GROUP = grp.getgrgid(os.getgid()).gr_name
 def bed(tmp_path):
     """A collection path holding this repo, a role with a template and a file,
     and the folder the files go to."""
-    collections = tmp_path / "collections/ansible_collections/airflow_ops"
-    collections.mkdir(parents=True)
-    (collections / "airflow_vm").symlink_to(ROOT)
+    link_collection(tmp_path)
     role = tmp_path / "roles/probe"
     (role / "templates").mkdir(parents=True)
     (role / "files").mkdir()
@@ -73,7 +66,6 @@ def bed(tmp_path):
             """
         )
     )
-    (tmp_path / "ansible.cfg").write_text("[defaults]\n")
     (tmp_path / "site.yml").write_text(
         textwrap.dedent(
             """
@@ -104,21 +96,9 @@ def files(out: Path) -> list[dict]:
 
 def run(bed, extra: dict, *options: str) -> tuple[subprocess.CompletedProcess, dict | None]:
     tmp_path, _ = bed
-    env = dict(
-        os.environ,
-        ANSIBLE_COLLECTIONS_PATH=str(tmp_path / "collections"),
-        ANSIBLE_ROLES_PATH=str(tmp_path / "roles"),
-        ANSIBLE_CONFIG=str(tmp_path / "ansible.cfg"),
-        ANSIBLE_NOCOLOR="1",
-        ANSIBLE_LOCALHOST_WARNING="false",
-        ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
-    )
-    variables = {"greeting": "hello", "token": "s3cret-value", "ansible_python_interpreter": PYTHON,
+    variables = {"greeting": "hello", "token": "s3cret-value",
                  "result_file": str(tmp_path / "result.json"), "intent_dir": str(tmp_path / "intents")} | extra
-    result = subprocess.run(
-        [PLAYBOOK, "-i", "localhost,", "-c", "local", str(tmp_path / "site.yml"), "-e", json.dumps(variables), *options],
-        capture_output=True, text=True, env=env, timeout=300, check=False,
-    )
+    result = ansible_playbook(tmp_path, tmp_path / "site.yml", variables, *options)
     kept = tmp_path / "result.json"
     managed = json.loads(kept.read_text()) if result.returncode == 0 else None
     kept.unlink(missing_ok=True)

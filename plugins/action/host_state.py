@@ -1,0 +1,51 @@
+# Copyright: the airflow_ops.airflow_vm authors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin of airflow_ops.airflow_vm.host_state (docs: plugins/modules/host_state.py).
+
+One read-only shell command on the host: which of the given packages are
+installed, the state of the given units, and whatever else the role's own
+script prints, as lines the role's tasks compare with what they want.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+from ansible.errors import AnsibleActionFail
+from ansible.module_utils.common.text.converters import to_text
+from ansible.plugins.action import ActionBase
+
+# "pkg NAME installed" per installed package, "unit NAME ACTIVE ENABLED" per
+# unit (ENABLED is "no" for a unit systemd does not know).
+READ = r"""dpkg-query -W -f='pkg ${Package} ${db:Status-Status}\n' $packages 2>/dev/null
+for u in $units; do
+  e=$(systemctl is-enabled "$u" 2>/dev/null)
+  echo "unit $u $(systemctl is-active "$u") ${e:-no}"
+done"""
+
+
+def names(task_args: dict, key: str) -> list[str]:
+    value = task_args.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(n, str) and n and not set(n) & set(" \t\n'\"$`\\") for n in value):
+        raise AnsibleActionFail(f"{key}: must be a list of plain names")
+    return value
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _VALID_ARGS = frozenset(("packages", "units", "script", "args"))
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        packages, units = names(self._task.args, "packages"), names(self._task.args, "units")
+        script, args = self._task.args.get("script", ""), self._task.args.get("args", [])
+        if not isinstance(script, str) or not isinstance(args, list):
+            raise AnsibleActionFail("script: must be shell text; args: a list of its arguments")
+        text = f"packages={shlex.quote(' '.join(packages))} units={shlex.quote(' '.join(units))}\n{READ}\n{script}\nexit 0"
+        # read-only: runs in check mode too
+        read = self._low_level_execute_command("/bin/sh -c " + shlex.quote(text) + " state " + " ".join(shlex.quote(str(a)) for a in args))
+        stdout = to_text(read["stdout"])
+        result.update(changed=False, rc=read["rc"], stdout=stdout, stdout_lines=stdout.splitlines())
+        if read["rc"] != 0:
+            result.update(failed=True, msg=f"reading the host's state failed (rc {read['rc']}): {to_text(read['stderr'])[-500:]}")
+        return result

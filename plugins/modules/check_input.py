@@ -1,0 +1,77 @@
+#!/usr/bin/python
+# Copyright: the airflow_ops.airflow_vm authors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Documentation of the check_input action (plugins/action/check_input.py does the work)."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: check_input
+short_description: A role's preflight, every failed check reported at once, each naming its variable
+description:
+  - Checks the host's platform (gathered facts C(distribution) and C(distribution_release)) against the platforms
+    that the calling role's C(meta/main.yml) lists in C(galaxy_info.platforms), or against O(platforms).
+  - Then each of O(checks). When any fails, the task fails with one line per failure, C(VARIABLE: MESSAGE).
+  - Runs on the controller; changes nothing.
+version_added: 0.1.0
+author: the airflow_ops.airflow_vm authors
+options:
+  checks:
+    description: The checks of the role's input.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      var:
+        description: The variable (or variables) the check is about, as the user sets them.
+        type: str
+        required: true
+      ok:
+        description: Whether the input passes (a boolean, usually a Jinja expression).
+        type: bool
+        required: true
+      msg:
+        description: What is allowed, or how to fix it.
+        type: str
+        required: true
+  platforms:
+    description:
+      - The supported platforms, as C(galaxy_info.platforms) lists them (C(name) and C(versions), Debian's code names).
+      - Default is the calling role's C(meta/main.yml); outside a role, no platform check.
+    type: list
+    elements: dict
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+"""
+
+EXAMPLES = r"""
+- name: Check the Redis input
+  airflow_ops.airflow_vm.check_input:
+    checks:
+      - var: redis_port
+        ok: "{{ 1 <= (redis_port | int) <= 65535 }}"
+        msg: must be a port number, 1-65535.
+"""
+
+RETURN = r"""
+problems:
+  description: One line per failed check, C(VARIABLE: MESSAGE) (the platform first, as C(platform)).
+  returned: always
+  type: list
+  elements: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+
+def main():
+    module = AnsibleModule(argument_spec={"checks": {"type": "list", "elements": "dict", "default": []},
+                                          "platforms": {"type": "list", "elements": "dict"}})
+    module.fail_json(msg="check_input runs as an action plugin of airflow_ops.airflow_vm on the controller")
+
+
+if __name__ == "__main__":
+    main()

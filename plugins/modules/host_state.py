@@ -1,0 +1,74 @@
+#!/usr/bin/python
+# Copyright: the airflow_ops.airflow_vm authors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Documentation of the host_state action (plugins/action/host_state.py does the work)."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: host_state
+short_description: One read-only command for the packages, units and other state a role manages
+description:
+  - Prints C(pkg NAME installed) for each of O(packages) that dpkg has installed, and C(unit NAME ACTIVE ENABLED) for
+    each of O(units) (C(ENABLED) is C(no) for a unit systemd does not know), then whatever O(script) prints.
+  - One shell command on the host (no Python needed there), also in check mode; changes nothing.
+  - A role compares the lines with what it wants and skips the tasks whose target already matches.
+version_added: 0.1.0
+author: the airflow_ops.airflow_vm authors
+options:
+  packages:
+    description: Debian package names.
+    type: list
+    elements: str
+    default: []
+  units:
+    description: systemd unit names.
+    type: list
+    elements: str
+    default: []
+  script:
+    description: More read-only shell, run after the packages and units with O(args) as C($1), C($2), ...
+    type: str
+    default: ""
+  args:
+    description: The arguments of O(script).
+    type: list
+    elements: str
+    default: []
+attributes:
+  check_mode:
+    support: full
+    details: It runs in check mode as well (it only reads).
+  diff_mode:
+    support: none
+"""
+
+EXAMPLES = r"""
+- name: Read the state of what this role manages
+  airflow_ops.airflow_vm.host_state:
+    packages: [redis-server, redis-tools]
+    units: [redis-server]
+  register: redis_state
+"""
+
+RETURN = r"""
+stdout_lines:
+  description: The lines read.
+  returned: always
+  type: list
+  elements: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+
+def main():
+    module = AnsibleModule(argument_spec={"packages": {"type": "list", "elements": "str", "default": []},
+                                          "units": {"type": "list", "elements": "str", "default": []},
+                                          "script": {"type": "str", "default": ""},
+                                          "args": {"type": "list", "elements": "str", "default": []}})
+    module.fail_json(msg="host_state runs as an action plugin of airflow_ops.airflow_vm on the controller")
+
+
+if __name__ == "__main__":
+    main()
