@@ -1,0 +1,59 @@
+"""airflow_ops.airflow_vm.host_state, run by ansible-playbook on this machine
+(connection local): dpkg's and systemd's answers for real package and unit
+names, the role's own script with its arguments, in check mode as well."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+from conftest import ansible_playbook, link_collection
+
+READ = textwrap.dedent(
+    """
+    - hosts: localhost
+      gather_facts: false
+      tasks:
+        - name: Read
+          airflow_ops.airflow_vm.host_state:
+            packages: "{{ packages }}"
+            units: [no-such-unit-of-this-test.service]
+            script: 'echo "arg $1 / $2"'
+            args: [first, "two words"]
+          register: state
+        - name: Keep the lines for the test
+          ansible.builtin.copy:
+            content: "{{ state | to_json }}"
+            dest: "{{ result_file }}"
+            mode: "0600"
+          check_mode: false
+    """
+)
+
+
+def test_reads_packages_units_and_the_script_also_in_check_mode(tmp_path):
+    link_collection(tmp_path)
+    playbook = tmp_path / "read.yml"
+    playbook.write_text(READ)
+    kept = tmp_path / "state.json"
+    for options in ((), ("--check",)):
+        result = ansible_playbook(tmp_path, playbook, {"packages": ["dpkg", "no-such-package-of-this-test"],
+                                                       "result_file": str(kept)}, *options)
+        assert result.returncode == 0, result.stdout[-3000:]
+        state = json.loads(kept.read_text())
+        assert not state["changed"]
+        lines = state["stdout_lines"]
+        assert lines[0] == "pkg dpkg installed", lines
+        assert not [line for line in lines if "no-such-package" in line], lines
+        unit = [line for line in lines if line.startswith("unit no-such-unit-of-this-test.service ")]
+        assert len(unit) == 1 and unit[0].endswith(" no"), lines  # unknown to systemd (or no systemd here)
+        assert lines[-1] == "arg first / two words", lines
+
+
+def test_refuses_names_that_are_not_plain(tmp_path):
+    link_collection(tmp_path)
+    playbook = tmp_path / "read.yml"
+    playbook.write_text(READ)
+    result = ansible_playbook(tmp_path, playbook, {"packages": ["dpkg; rm -rf /"], "result_file": str(tmp_path / "x")})
+    assert result.returncode != 0
+    assert "packages: must be a list of plain names" in result.stdout, result.stdout[-3000:]
