@@ -167,14 +167,14 @@ unit: build $(LOWEST_VENV)/bin/ansible-lint ## the collection's Ansible plugins,
 # ansible-test sanity runs on the collection as it is installed (built,
 # then installed outside this git tree). Skipped: the tests that run in a
 # venv of their own (pep8, pylint, validate-modules, yamllint, import,
-# runtime-metadata): ansible-test bootstraps pip into it with a script from
+# runtime-metadata, ansible-doc): ansible-test bootstraps pip into it with a script from
 # a download host that the test machines cannot reach. yamllint runs in lint.
 SANITY_DIR := $(or $(TMPDIR),/tmp)/airflow-vm-sanity
-SANITY_SKIP := pep8 pylint validate-modules yamllint import runtime-metadata
+SANITY_SKIP := pep8 pylint validate-modules yamllint import runtime-metadata ansible-doc
 sanity: build ## ansible-test sanity (the tests that run offline) and antsibull-docs lint on the built and installed collection
 	rm -rf $(SANITY_DIR) && mkdir -p $(SANITY_DIR)
 	$(BIN)/ansible-galaxy collection build --output-path $(SANITY_DIR) .
-	$(BIN)/ansible-galaxy collection install --no-deps -p $(SANITY_DIR) $(SANITY_DIR)/airflow_ops-airflow_vm-*.tar.gz
+	$(BIN)/ansible-galaxy collection install --no-deps --force -p $(SANITY_DIR) $(SANITY_DIR)/airflow_ops-airflow_vm-*.tar.gz
 	cd $(SANITY_DIR)/ansible_collections/airflow_ops/airflow_vm && $(CURDIR)/$(BIN)/ansible-test sanity --local \
 	  --python $$($(CURDIR)/$(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])') $(addprefix --skip-test ,$(SANITY_SKIP))
 	# the role docs (argument_specs) as docs.ansible.com's tooling reads them

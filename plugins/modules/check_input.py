@@ -11,7 +11,7 @@ short_description: A role's preflight, every failed check reported at once, each
 description:
   - Checks the host's platform (gathered facts C(distribution) and C(distribution_release)) against the platforms
     that the calling role's C(meta/main.yml) lists in C(galaxy_info.platforms), or against O(platforms).
-  - Then each of O(checks). When any fails, the task fails with one line per failure, C(VARIABLE: MESSAGE).
+  - "Then each of O(checks). When any fails, the task fails with one line per failure, C(VARIABLE: MESSAGE)."
   - Runs on the controller; changes nothing.
 version_added: 0.1.0
 author: the airflow_ops.airflow_vm authors
@@ -42,8 +42,10 @@ options:
     elements: dict
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 """
 
@@ -58,7 +60,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 problems:
-  description: One line per failed check, C(VARIABLE: MESSAGE) (the platform first, as C(platform)).
+  description: "One line per failed check, C(VARIABLE: MESSAGE) (the platform first, as C(platform))."
   returned: always
   type: list
   elements: str

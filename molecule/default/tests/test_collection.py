@@ -32,10 +32,12 @@ from airflow_testlib import INVENTORY, ROOT, SHARED, assert_refused_unchanged, c
 FQCN = "airflow_ops.airflow_vm"
 # what a user runs, and what they must not get
 SHIPPED = ["roles/airflow/tasks/main.yml", "roles/airflow/files/pack.py", "playbooks/site.yml", "meta/runtime.yml",
-           "README.md", "LICENSE", "CHANGELOG.md", "changelogs/changelog.yaml"]
+           "README.md", "LICENSE", "CHANGELOG.md", "changelogs/changelog.yaml", "plugins/action/managed_files.py",
+           "plugins/action/host_state.py", "plugins/action/check_input.py", "plugins/filter/node_address.py"]
+# (the example deployment's Airflow plugin too: plugins/ ships only the collection's Ansible plugins)
 NOT_SHIPPED = re.compile(
     r"^(Makefile|ansible\.cfg|requirements\.(txt|yml)|\.ansible/|\.venv/|\.cache/|\.molecule-logs/|molecule/|scripts/"
-    r"|bench/|inventories/|dags/|changelogs/fragments/|\.ci/|\.github/|\.config/)"
+    r"|bench/|inventories/|dags/|changelogs/fragments/|\.ci/|\.github/|\.config/|plugins/smoke_plugin\.py|plugins/\.airflowignore)"
 )
 
 
@@ -57,9 +59,10 @@ def user_dir(tmp_path_factory) -> Path:
     assert not extra, f"{tarball.name} ships development files: {extra}"
 
     collections = base / "collections"
-    # --no-deps: the dependencies come with the `ansible` package (no Galaxy here)
+    # --no-deps: the dependencies come with the `ansible` package (no Galaxy here); --force: the checkout's own
+    # link (.cache/collections, ansible.cfg) would make ansible-galaxy think it is installed already
     installed = subprocess.run(
-        ["ansible-galaxy", "collection", "install", str(tarball), "-p", str(collections), "--no-deps"],
+        ["ansible-galaxy", "collection", "install", str(tarball), "-p", str(collections), "--no-deps", "--force"],
         capture_output=True, text=True, check=False,
     )
     assert installed.returncode == 0, installed.stdout + installed.stderr
