@@ -119,7 +119,7 @@ def test_without_a_dags_folder_preflight_names_it(user_dir):
 
 
 def test_without_a_plugins_folder_preflight_names_it(user_dir):
-    # the installed collection has no plugins/ folder: the default points nowhere
+    # the default points at the installed collection's plugins/ (its Ansible plugins, not Airflow's)
     assert_refused_unchanged(user_run(user_dir, {"airflow_dags_src": f"{user_dir}/dags/"}), "airflow_plugins_src")
 
 
