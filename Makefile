@@ -29,7 +29,7 @@ export ANSIBLE_FORCE_COLOR ?= true
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 PLAYBOOK := $(BIN)/ansible-playbook -i $(INVENTORY) --vault-password-file $(INVENTORY)/.vault_pass
 
-.PHONY: help build venv docker image bootstrap up deploy lock dags rollback backup restore retire rotate check down start reset logs changelog lint sanity unit test bench clean
+.PHONY: help build venv docker image testbed bootstrap up deploy lock dags rollback backup restore retire rotate check down start reset logs changelog lint sanity unit test bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -181,9 +181,20 @@ sanity: build ## ansible-test sanity (the tests that run offline) and antsibull-
 	cd $(SANITY_DIR)/ansible_collections/airflow_ops/airflow_vm && ANSIBLE_COLLECTIONS_PATH=$(SANITY_DIR) \
 	  $(CURDIR)/$(BIN)/antsibull-docs lint-collection-docs --plugin-docs .
 
-test: lint sanity unit image $(TESTBED) ## lint + sanity + every molecule scenario (create, converge, idempotence, verify, destroy)
-	$(BIN)/ansible-playbook -i localhost, playbooks/bootstrap.yml -e bootstrap_dir=$(CURDIR)/molecule/shared
+# The test bed (Docker engine, base images, browser: apt and downloads) is
+# set up in the background while lint, sanity and unit use the CPU; its
+# output follows theirs.
+testbed: image $(TESTBED) ## Docker engine, the VM base images and the headless browser the scenarios need
 	molecule/shared/ensure-browser.sh
+
+test: build ## lint + sanity + unit, then every molecule scenario (create, converge, idempotence, verify, destroy)
+	mkdir -p .cache
+	$(MAKE) --no-print-directory testbed > .cache/testbed.log 2>&1 & bed=$$!; \
+	  checks=0; $(MAKE) --no-print-directory lint sanity unit || checks=$$?; \
+	  bed_rc=0; wait $$bed || bed_rc=$$?; \
+	  echo "== test bed (make testbed, .cache/testbed.log): rc $$bed_rc"; cat .cache/testbed.log; \
+	  [ $$checks -eq 0 ] && [ $$bed_rc -eq 0 ]
+	$(BIN)/ansible-playbook -i localhost, playbooks/bootstrap.yml -e bootstrap_dir=$(CURDIR)/molecule/shared
 	ANSIBLE_VAULT_PASSWORD_FILE=$(CURDIR)/molecule/shared/.vault_pass \
 	  molecule/shared/run-scenarios.sh $(or $(SCENARIO),$(SCENARIOS))
 
