@@ -17,7 +17,7 @@ from ansible.plugins.action import ActionBase
 
 # "pkg NAME installed" per installed package, "unit NAME ACTIVE ENABLED" per
 # unit (ENABLED is "no" for a unit systemd does not know).
-READ = r"""dpkg-query -W -f='pkg ${Package} ${db:Status-Status}\n' $packages 2>/dev/null
+READ = r"""[ -z "$packages" ] || dpkg-query -W -f='pkg ${Package} ${db:Status-Status}\n' $packages 2>/dev/null
 for u in $units; do
   e=$(systemctl is-enabled "$u" 2>/dev/null)
   echo "unit $u $(systemctl is-active "$u") ${e:-no}"
