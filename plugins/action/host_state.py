@@ -16,12 +16,14 @@ from ansible.module_utils.common.text.converters import to_text
 from ansible.plugins.action import ActionBase
 
 # "pkg NAME installed" per installed package, "unit NAME ACTIVE ENABLED" per
-# unit (ENABLED is "no" for a unit systemd does not know).
+# unit (ENABLED is "no" for a unit systemd does not know), "calendar ok" or
+# "calendar bad: WHY" for a calendar expression.
 READ = r"""[ -z "$packages" ] || dpkg-query -W -f='pkg ${Package} ${db:Status-Status}\n' $packages 2>/dev/null
 for u in $units; do
   e=$(systemctl is-enabled "$u" 2>/dev/null)
   echo "unit $u $(systemctl is-active "$u") ${e:-no}"
-done"""
+done
+[ -z "$calendar" ] || { why=$(systemd-analyze calendar "$calendar" 2>&1 >/dev/null) && echo "calendar ok" || echo "calendar bad:" $why; }"""
 
 
 def names(task_args: dict, key: str) -> list[str]:
@@ -33,15 +35,19 @@ def names(task_args: dict, key: str) -> list[str]:
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("packages", "units", "script", "args"))
+    _VALID_ARGS = frozenset(("packages", "units", "calendar", "script", "args"))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         packages, units = names(self._task.args, "packages"), names(self._task.args, "units")
         script, args = self._task.args.get("script", ""), self._task.args.get("args", [])
+        calendar = self._task.args.get("calendar", "")
+        if not isinstance(calendar, str):
+            raise AnsibleActionFail("calendar: must be a systemd calendar expression (a string) or empty")
         if not isinstance(script, str) or not isinstance(args, list):
             raise AnsibleActionFail("script: must be shell text; args: a list of its arguments")
-        text = f"packages={shlex.quote(' '.join(packages))} units={shlex.quote(' '.join(units))}\n{READ}\n{script}\nexit 0"
+        text = (f"packages={shlex.quote(' '.join(packages))} units={shlex.quote(' '.join(units))} calendar={shlex.quote(calendar)}\n"
+                f"{READ}\n{script}\nexit 0")
         # read-only: runs in check mode too
         read = self._low_level_execute_command("/bin/sh -c " + shlex.quote(text) + " state " + " ".join(shlex.quote(str(a)) for a in args))
         stdout = to_text(read["stdout"])

@@ -26,6 +26,12 @@ options:
     type: list
     elements: str
     default: []
+  calendar:
+    description:
+      - A systemd calendar expression (systemd.time(7)) to check with C(systemd-analyze calendar); empty checks none.
+      - Prints C(calendar ok), or C(calendar bad:) followed by what systemd-analyze said.
+    type: str
+    default: ""
   script:
     description: More read-only shell, run after the packages and units with O(args) as C($1), C($2), ...
     type: str

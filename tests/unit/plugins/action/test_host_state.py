@@ -1,6 +1,7 @@
 """airflow_ops.airflow_vm.host_state, run by ansible-playbook on this machine
 (connection local): dpkg's and systemd's answers for real package and unit
-names, the role's own script with its arguments, in check mode as well."""
+names, systemd-analyze's answer for a calendar expression, the role's own
+script with its arguments, in check mode as well."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ READ = textwrap.dedent(
           airflow_ops.airflow_vm.host_state:
             packages: "{{ packages }}"
             units: [no-such-unit-of-this-test.service]
+            calendar: "{{ calendar | default('') }}"
             script: 'echo "arg $1 / $2"'
             args: [first, "two words"]
           register: state
@@ -48,6 +50,22 @@ def test_reads_packages_units_and_the_script_also_in_check_mode(tmp_path):
         unit = [line for line in lines if line.startswith("unit no-such-unit-of-this-test.service ")]
         assert len(unit) == 1 and unit[0].endswith(" no"), lines  # unknown to systemd (or no systemd here)
         assert lines[-1] == "arg first / two words", lines
+        assert not [line for line in lines if line.startswith("calendar")], lines  # no expression, no check
+
+
+def test_checks_a_calendar_expression(tmp_path):
+    link_collection(tmp_path)
+    playbook = tmp_path / "read.yml"
+    playbook.write_text(READ)
+    kept = tmp_path / "state.json"
+    said = {}
+    for calendar in ("*-*-* 03:30:00", "every other tuesday"):
+        result = ansible_playbook(tmp_path, playbook, {"packages": [], "calendar": calendar, "result_file": str(kept)})
+        assert result.returncode == 0, result.stdout[-3000:]
+        said[calendar] = [line for line in json.loads(kept.read_text())["stdout_lines"] if line.startswith("calendar")]
+    assert said["*-*-* 03:30:00"] == ["calendar ok"], said
+    bad = said["every other tuesday"]
+    assert len(bad) == 1 and bad[0].startswith("calendar bad: ") and "every other tuesday" in bad[0], said
 
 
 def test_refuses_names_that_are_not_plain(tmp_path):
