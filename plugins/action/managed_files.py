@@ -4,10 +4,11 @@
 
 The files and directories a role manages, each stated once as data (path,
 owner, group, mode, content source). One remote read (mode, owner, group and
-SHA-1 of every path) decides what differs; only that is written, through
-Ansible's own copy action (check mode, --diff, become, atomic writes) and
-file module (directories, attributes). Templates render on the controller
-exactly as the template lookup renders them.
+SHA-1 of every path) decides what differs; only that is sent to the
+collection's managed_files module, which writes all of it in one more round
+trip (atomic writes, owner and mode set before the rename, check mode,
+--diff, become). Templates render on the controller exactly as the template
+lookup renders them.
 """
 
 from __future__ import annotations
@@ -111,42 +112,48 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail(f"reading the managed paths failed (rc {read['rc']}): {to_text(read['stderr'])[-500:]}")
         state = parse_state(to_text(read["stdout"]))
 
-        # The restart intent of every item that differs, recorded on the host
-        # before the first write: a run that stops after a write still knows.
+        # What differs is written by the module in one round trip; it records
+        # the restart intents of those items before its first write, so a run
+        # that stops after a write still knows.
         differing = [item for item in items if state.get(item["dest"]) != self._wanted(item)]
-        intents = sorted({name for item in differing for name in item.get("restarts", [])})
-        if intents and not self._task.check_mode:
-            record = self._low_level_execute_command(
-                "/bin/sh -ec " + shlex.quote('cd "$0"; umask 022; for n; do [ -e "$n" ] || : > "$n"; done') + " "
-                + " ".join(map(shlex.quote, [intent_dir, *intents])))
-            if record["rc"] != 0:
-                raise AnsibleActionFail(f"recording the restarts in {intent_dir} failed: {to_text(record['stderr'])[-500:]}")
+        done = {"results": [], "restarts": [], "diff": []}
+        if differing:
+            done = self._execute_module(
+                module_name="airflow_ops.airflow_vm.managed_files",
+                module_args={"files": [self._payload(item) for item in differing],
+                             **({"restart_intent_dir": intent_dir} if intent_dir else {})},
+                task_vars=task_vars)
+            self._remove_tmp_path(self._connection._shell.tmpdir)
+            if done.get("failed"):
+                raise AnsibleActionFail(to_text(done.get("msg", "writing the managed paths failed")))
+        written = {entry["dest"]: entry["changed"] for entry in done["results"]}
 
-        results, diffs = [], []
+        results = []
         for item in items:
-            found = state.get(item["dest"])
-            kind = {"directory": "D", "file": "F"}.get(item["state"])
-            wanted = self._wanted(item)
             entry = {"dest": item["dest"], **({"id": item["id"]} if "id" in item else {})}
-            if found == wanted:
+            if item["dest"] not in written:
                 results.append(dict(entry, changed=False))
                 continue
-            done = self._file_module(item, task_vars) if kind != "F" else self._file(item, task_vars)
-            if done.get("failed"):
-                result.update(failed=True, msg=f"{item['dest']}: {done.get('msg', done)}", results=results)
-                return result
-            diff = done.pop("diff", None)
-            if diff and not item["secret"]:
-                diffs.extend(diff if isinstance(diff, list) else [diff])
+            found, wanted = state.get(item["dest"]), self._wanted(item)
             was = "present" if wanted is None else "missing" if found is None else "different"
-            results.append(dict(entry, changed=bool(done.get("changed")), was=was))
+            results.append(dict(entry, changed=written[item["dest"]], was=was))
 
-        self._remove_tmp_path(self._connection._shell.tmpdir)
         changed = [entry["dest"] for entry in results if entry["changed"]]
-        result.update(changed=bool(changed), changed_paths=changed, results=results, restarts=intents)
-        if diffs:
-            result["diff"] = diffs
+        result.update(changed=bool(changed), changed_paths=changed, results=results, restarts=done["restarts"])
+        if done.get("diff"):
+            result["diff"] = done["diff"]
         return result
+
+    @staticmethod
+    def _payload(item: dict) -> dict:
+        """What the module needs of an item: the content rendered, the source named no more."""
+        keep = ("dest", "state", "owner", "group", "secret", "restarts")
+        payload = {key: item[key] for key in keep if key in item}
+        if item["state"] != "absent":
+            payload["mode"] = f"{item['mode']:04o}"
+        if item["state"] == "file":
+            payload["content"] = item["data"]
+        return payload
 
     @staticmethod
     def _wanted(item: dict):
@@ -163,30 +170,3 @@ class ActionModule(ActionBase):
         path = self._find_needle("files", item["src"])
         with open(to_bytes(path, errors="surrogate_or_strict"), "rb") as handle:
             return to_text(handle.read(), errors="surrogate_or_strict")
-
-    def _file_module(self, item: dict, task_vars: dict) -> dict:
-        """A directory (created, re-owned, re-moded) or an absent path (removed)."""
-        args = {"path": item["dest"], "state": item["state"]}
-        if item["state"] == "directory":
-            args.update(owner=item["owner"], group=item["group"], mode=f"{item['mode']:04o}")
-        return self._execute_module(module_name="ansible.legacy.file", module_args=args, task_vars=task_vars)
-
-    def _file(self, item: dict, task_vars: dict) -> dict:
-        task = self._task.copy()
-        task.args = {
-            "content": item["data"],
-            "dest": item["dest"],
-            "owner": item["owner"],
-            "group": item["group"],
-            "mode": f"{item['mode']:04o}",
-        }
-        copy = self._shared_loader_obj.action_loader.get(
-            "ansible.legacy.copy",
-            task=task,
-            connection=self._connection,
-            play_context=self._play_context,
-            loader=self._loader,
-            templar=self._templar,
-            shared_loader_obj=self._shared_loader_obj,
-        )
-        return copy.run(task_vars=task_vars)

@@ -1,7 +1,8 @@
 #!/usr/bin/python
 # Copyright: the airflow_ops.airflow_vm authors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Documentation of the managed_files action (plugins/action/managed_files.py does the work)."""
+"""The writing half of managed_files: plugins/action/managed_files.py reads the host and renders on the controller,
+this module writes what differs on the host in one round trip."""
 
 from __future__ import annotations
 
@@ -11,10 +12,15 @@ short_description: Files and directories stated once as data, written only where
 description:
   - Each item states a path, its owner, group and mode, and for a file its content source (a template of the role, a
     file of the role, or literal content).
-  - One remote read gets the mode, owner, group and SHA-1 of every listed path; only the paths that differ are written,
-    through Ansible's copy action (atomic write, check mode, C(--diff)) or, for directories, the file module.
-  - Templates are rendered on the controller as the P(ansible.builtin.template#lookup) lookup renders them.
-  - Runs as an action plugin; this file only documents it.
+  - One remote read (a shell command) gets the mode, owner, group and SHA-1 of every listed path; when nothing differs,
+    that is all. Otherwise the paths that differ are sent, rendered, to this module, which writes them all in one more
+    round trip (each file atomically, as a temporary file beside it, owned and moded, then renamed over it), and supports check
+    mode and C(--diff).
+  - Templates are rendered on the controller as the P(ansible.builtin.template#lookup) lookup renders them; the module
+    itself only takes rendered O(files[].content) (the action plugin resolves O(files[].template) and O(files[].src)).
+  - Owners and groups are looked up before the first write; a missing one fails the task naming the path, with nothing
+    written.
+  - The module never logs its arguments on the host (they may hold secrets).
 version_added: 0.1.0
 author: the airflow_ops.airflow_vm authors
 options:
@@ -110,12 +116,170 @@ results:
   elements: dict
 """
 
+import grp
+import hashlib
+import os
+import pwd
+import shutil
+import stat
+import tempfile
+
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.text.converters import to_bytes, to_text
+
+# The diff shows a file's text; a larger or binary file is named, not shown.
+DIFF_LIMIT = 256 * 1024
+
+ITEM = {
+    "dest": {"type": "path", "required": True},
+    "state": {"type": "str", "choices": ["file", "directory", "absent"], "default": "file"},
+    "owner": {"type": "str"},
+    "group": {"type": "str"},
+    "mode": {"type": "str"},
+    "template": {"type": "str"},
+    "src": {"type": "str"},
+    "content": {"type": "str"},
+    "secret": {"type": "bool", "default": False, "no_log": False},
+    "vars": {"type": "dict"},
+    "id": {"type": "raw"},
+    "restarts": {"type": "list", "elements": "str"},
+}
+
+
+def found(path):
+    """(kind, mode, uid, gid, sha1 or None) of the path, None when it does not exist."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    kind = "D" if stat.S_ISDIR(st.st_mode) else "F" if stat.S_ISREG(st.st_mode) else "other"
+    digest = None
+    if kind == "F":
+        with open(path, "rb") as handle:
+            digest = hashlib.sha1(handle.read()).hexdigest()
+    return kind, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, digest
+
+
+def ids(module, item):
+    try:
+        uid = pwd.getpwnam(item["owner"]).pw_uid
+    except KeyError:
+        module.fail_json(msg=f"{item['dest']}: owner {item['owner']!r} is not a user on this host")
+    try:
+        gid = grp.getgrnam(item["group"]).gr_gid
+    except KeyError:
+        module.fail_json(msg=f"{item['dest']}: group {item['group']!r} is not a group on this host")
+    return uid, gid
+
+
+def text_of(path, data=None):
+    """The text for a diff, or None when it is binary or too large."""
+    if data is None:
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read(DIFF_LIMIT + 1)
+        except OSError:
+            return None
+    if len(data) > DIFF_LIMIT or b"\0" in data:
+        return None
+    return to_text(data, errors="surrogate_or_strict")
+
+
+def write_file(path, data, uid, gid, mode):
+    """Atomic: a temporary file beside the path, owned and moded, renamed over it."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=os.path.dirname(path))
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chown(tmp, uid, gid)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def apply(module, item, check):
+    """Bring one item to its state; returns (changed, diff or None)."""
+    path, state = item["dest"], item["state"]
+    now = found(path)
+    if state == "absent":
+        if now is None:
+            return False, None
+        if not check:
+            if now[0] == "D":
+                shutil.rmtree(path)
+            else:
+                os.unlink(path)
+        return True, {"before": {"path": path, "state": "present"}, "after": {"path": path, "state": "absent"}}
+
+    uid, gid = ids(module, item)
+    mode = int(item["mode"], 8)
+    if state == "directory":
+        if now is not None and now[0] != "D":
+            module.fail_json(msg=f"{path}: is a file or link, not a directory; remove it or change the item's state")
+        if now == ("D", mode, uid, gid, None):
+            return False, None
+        if not check:
+            if now is None:
+                os.makedirs(path, exist_ok=True)
+            os.chown(path, uid, gid)
+            os.chmod(path, mode)
+        before = {"path": path, "state": "absent"} if now is None else {"path": path, "state": "directory", "mode": f"{now[1]:04o}"}
+        return True, {"before": before, "after": {"path": path, "state": "directory", "mode": item["mode"]}}
+
+    if now is not None and now[0] != "F":
+        module.fail_json(msg=f"{path}: is a directory or link, not a file; remove it or change the item's state")
+    if item.get("content") is None:
+        module.fail_json(msg=f"{path}: no content (a template or src is rendered by the action plugin on the controller)")
+    data = to_bytes(item["content"], errors="surrogate_or_strict")
+    if now == ("F", mode, uid, gid, hashlib.sha1(data).hexdigest()):
+        return False, None
+    diff = None
+    if not item["secret"]:
+        before, after = (None if now is None else text_of(path)), text_of(path, data)
+        if now is not None and now[4] == hashlib.sha1(data).hexdigest():  # only the attributes differ
+            diff = {"before": {"path": path, "mode": f"{now[1]:04o}"}, "after": {"path": path, "mode": item["mode"]}}
+        elif after is not None and (before is not None or now is None):
+            diff = {"before_header": path, "after_header": path, "before": before or "", "after": after}
+    if not check:
+        if now is None and not os.path.isdir(os.path.dirname(path)):
+            module.fail_json(msg=f"{path}: its folder does not exist; list the folder first")
+        write_file(path, data, uid, gid, mode)
+    return True, diff
 
 
 def main():
-    module = AnsibleModule(argument_spec={"files": {"type": "list", "elements": "dict", "required": True}})
-    module.fail_json(msg="managed_files runs as an action plugin of airflow_ops.airflow_vm on the controller")
+    module = AnsibleModule(
+        argument_spec={
+            "files": {"type": "list", "elements": "dict", "required": True, "options": ITEM},
+            "restart_intent_dir": {"type": "path"},
+        },
+        supports_check_mode=True,
+        # the contents may hold secrets: the arguments are never logged on the host
+        no_log=True,
+    )
+    check, files = module.check_mode, module.params["files"]
+    # the restart intent of every item that differs, recorded before the first write
+    intents = sorted({name for item in files if apply(module, item, True)[0] for name in item["restarts"] or []})
+    if intents and not check:
+        folder = module.params["restart_intent_dir"]
+        if not folder:
+            module.fail_json(msg="restart_intent_dir: needed when an item lists restarts")
+        for name in intents:
+            with open(os.path.join(folder, name), "a", encoding="utf-8"):
+                pass
+    results, diffs = [], []
+    for item in files:
+        changed, diff = apply(module, item, check)
+        results.append({"dest": item["dest"], "changed": changed})
+        if diff and module._diff:
+            diffs.append(diff)
+    changed = [entry["dest"] for entry in results if entry["changed"]]
+    module.exit_json(changed=bool(changed), changed_paths=changed, results=results, restarts=intents, diff=diffs)
 
 
 if __name__ == "__main__":

@@ -201,3 +201,15 @@ def test_bad_items_are_refused_naming_the_item(bed):
     assert all(result.get("failed") for result in results), results
     assert said == expected
     assert not (out / "x").exists()
+
+
+def test_a_user_or_group_missing_on_the_host_is_named_and_nothing_is_written(bed):
+    """The owner and group are looked up on the host before the first write:
+    an unknown one fails the task naming the path and the name, and the
+    items before it are not written either."""
+    _, out = bed
+    items = files(out)[:2] + [dict(files(out)[3], owner="no-such-user-here")]
+    failed, _ = run(bed, {"files": items})
+    assert failed.returncode != 0
+    assert f"{out / 'inline.txt'}: owner 'no-such-user-here' is not a user on this host" in failed.stdout, failed.stdout[-3000:]
+    assert not out.exists()
