@@ -19,6 +19,7 @@ from airflow_testlib import (
     AirflowAPI,
     address,
     api_url,
+    assert_no_import_errors,
     deployed_lock,
     host_of,
     http_get,
@@ -151,6 +152,10 @@ def test_queues_route_tasks_to_the_right_workers(api, groups):
     assert all(ti["queue"] == "extra" for ti in extra)
     assert all(ti["queue"] == "default" for ti in default)
     assert {ti["hostname"] for ti in default} == set(groups["airflow_worker"]), "both workers should run default tasks"
+
+
+def test_dags_and_plugins_import(api):
+    assert_no_import_errors(api)
 
 
 def test_smoke_dag_with_plugin_on_workers(api, groups):

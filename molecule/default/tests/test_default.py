@@ -11,7 +11,16 @@ import pytest
 import requests
 import testinfra.utils.ansible_runner
 
-from airflow_testlib import COMPONENT_UNITS, INVENTORY, address, api_url, deployed_lock, http_get, postgresql_major
+from airflow_testlib import (
+    COMPONENT_UNITS,
+    INVENTORY,
+    address,
+    api_url,
+    assert_no_import_errors,
+    deployed_lock,
+    http_get,
+    postgresql_major,
+)
 
 testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY).get_hosts("all")
 
@@ -150,6 +159,10 @@ def test_running_version_is_the_locked_one(api, host):
 def test_api_requires_login(api):
     assert http_get(f"{api.base_url}/api/v2/dags").status_code == 401
     assert api.get("/api/v2/dags").status_code == 200
+
+
+def test_dags_and_plugins_import(api):
+    assert_no_import_errors(api)
 
 
 def test_smoke_dag_runs_on_celery_worker_with_plugin(api, host):

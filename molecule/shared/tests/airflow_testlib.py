@@ -448,6 +448,16 @@ def assert_task_reads(api: AirflowAPI, stored: StoredSecrets) -> None:
     want = {"variable_sha256": stored.value, "password_sha256": stored.password}
     assert digests == {key: hashlib.sha256(text.encode()).hexdigest() for key, text in want.items()}, digests
 
+def assert_no_import_errors(api: AirflowAPI) -> None:
+    """Every DAG file and every Airflow plugin the deployment shipped imports
+    (plugins/ is also the collection's Ansible plugins folder: .airflowignore
+    must keep those out of Airflow's plugin loader)."""
+    for path in ("/api/v2/importErrors", "/api/v2/plugins/importErrors"):
+        resp = api.get(path)
+        assert resp.status_code == 200, f"{path} answered {resp.status_code}: {resp.text[:300]}"
+        assert resp.json()["total_entries"] == 0, f"{path}: {resp.json()['import_errors']}"
+
+
 def assert_virtualenv_task(client: AirflowAPI, host) -> dict:
     """Run dags/smoke_virtualenv.py (a PythonVirtualenvOperator, no
     requirements, no system site packages) on the Celery worker of `host`:
