@@ -1,0 +1,197 @@
+"""(Re)start Airflow components and wait until each is healthy (tasks/cycle.yml).
+
+  python gate.py --state restarted|started --timeout SECONDS --user USER
+                 [--clear DIR] NAME=UNIT=PROBE...
+
+Run as root with the release's python (ansible.builtin.script). It asks
+systemd for all the units in one call without waiting for the stops (a
+triggerer takes up to ~10 s to stop while the others already start again),
+then a child process of USER polls once a second until every component is
+healthy:
+
+- its unit is active and became so after this call (never the process
+  that was stopping), and
+- its PROBE passes: `url URL` answers 200 (loopback liveness: the
+  certificate is the clients' to check), `job JOB_TYPE` finds a job of this
+  host started after this call and alive (`airflow jobs check
+  --job-type JOB_TYPE --local`, the seed's healthcheck, plus the start), or
+  `celery NODE` gets NODE's answer to a Celery ping.
+
+Airflow and the Celery app are imported once, by the first probe that needs
+them: a CLI process per attempt cost ~3 s of CPU each while the components
+it waits for started on the same CPUs. Prints each component when healthy;
+each has SECONDS from the (re)start. Then removes DIR/NAME (the pending
+restart, tasks/pending.yml) of each; exits 1 naming those not healthy in
+time, and what their probe said last.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import http.client
+import os
+import pwd
+import signal
+import ssl
+import subprocess
+import sys
+import time
+import traceback
+import urllib.request
+
+
+def parse_specs(specs):
+    """NAME=UNIT=PROBE -> [(name, unit, kind, target)], refusing what it cannot run."""
+    parsed = []
+    for spec in specs:
+        name, _, rest = spec.partition("=")
+        unit, _, probe = rest.partition("=")
+        kind, _, target = probe.partition(" ")
+        if not (name and unit and target) or kind not in PROBES:
+            raise SystemExit(f"bad component {spec!r}: NAME=UNIT=PROBE, PROBE one of {', '.join(f'{k} ...' for k in PROBES)}")
+        parsed.append((name, unit, kind, target))
+    return parsed
+
+
+def probe_url(url, since):
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        with urllib.request.urlopen(url, timeout=2, context=context) as resp:
+            return resp.status == 200, f"HTTP {resp.status}"
+    except (OSError, http.client.HTTPException) as exc:
+        return False, str(exc)
+
+
+_airflow = {}
+
+
+def probe_job(job_type, since):
+    if not _airflow.get("job"):
+        from sqlalchemy import select
+
+        from airflow.jobs.job import Job
+        from airflow.utils.net import get_hostname
+        from airflow.utils.session import create_session
+
+        def alive(job_type, since):
+            started = datetime.datetime.fromtimestamp(since, tz=datetime.timezone.utc)
+            with create_session() as session:
+                jobs = session.scalars(
+                    select(Job).where(
+                        Job.job_type == job_type, Job.hostname == get_hostname(), Job.state == "running",
+                        Job.start_date >= started)
+                ).all()
+                return any(job.is_alive() for job in jobs)
+
+        _airflow["job"] = alive
+    if _airflow["job"](job_type, since):
+        return True, "alive"
+    return False, f"no {job_type} of this host started since the (re)start and alive"
+
+
+def probe_celery(node, since):
+    if not _airflow.get("celery"):
+        from airflow.providers.celery.executors.celery_executor import app
+
+        _airflow["celery"] = app
+    replies = _airflow["celery"].control.ping(destination=[node], timeout=1.0)
+    if any(node in reply for reply in replies):
+        return True, "pong"
+    return False, f"no answer from {node} to a Celery ping"
+
+
+PROBES = {"url": probe_url, "job": probe_job, "celery": probe_celery}
+
+
+def active_since(units):
+    """unit -> CLOCK_MONOTONIC seconds since which it is active (None: not active)."""
+    out = subprocess.run(
+        ["systemctl", "show", "--property", "Id,ActiveState,ActiveEnterTimestampMonotonic", "--", *units],
+        check=True, capture_output=True, text=True).stdout
+    state = {}
+    for block in out.strip().split("\n\n"):
+        props = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+        if props.get("ActiveState") == "active":
+            state[props["Id"][: -len(".service")]] = int(props["ActiveEnterTimestampMonotonic"]) / 1e6
+    return state
+
+
+def wait(components, timeout, since_mono, since_wall):
+    """Poll until every component is healthy or has had timeout seconds; return those that are not."""
+    pending = {name: (unit, kind, target) for name, unit, kind, target in components}
+    last = dict.fromkeys(pending, "its unit is not active")
+    while True:
+        running = active_since([unit for unit, _, _ in pending.values()])
+        for name, (unit, kind, target) in list(pending.items()):
+            if running.get(unit, 0) < since_mono:
+                last[name] = f"{unit} not active since the (re)start"
+                continue
+            try:
+                healthy, last[name] = PROBES[kind](target, since_wall)
+            except Exception as exc:  # a database or broker that does not answer yet: try again
+                healthy, last[name] = False, f"{type(exc).__name__}: {exc}"
+            if healthy:
+                print(f"{name}: healthy after {time.monotonic() - since_mono:.1f} s", flush=True)
+                del pending[name]
+        if not pending or time.monotonic() - since_mono >= timeout:
+            return {name: last[name] for name in pending}
+        time.sleep(1)
+
+
+def probe_as(user, components, timeout, since):
+    """In a child process of USER (Airflow code never runs as root): wait, report, exit."""
+    rc = 2
+    try:
+        os.setgroups([])
+        os.setgid(user.pw_gid)
+        os.setuid(user.pw_uid)
+        os.environ.update(HOME=user.pw_dir, USER=user.pw_name, LOGNAME=user.pw_name)
+        os.chdir("/")
+        signal.alarm(int(timeout) + 60)  # a probe that hangs (each has its own timeout) ends the gate
+        failed = wait(components, timeout, *since)
+        for name, why in failed.items():
+            print(f"{name}: not healthy within {timeout:g} s ({why})")
+        rc = 1 if failed else 0
+    except BaseException:  # noqa: B036 - the child must end here, whatever happened
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(rc)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--state", choices=["restarted", "started"], required=True)
+    parser.add_argument("--timeout", type=float, required=True)
+    parser.add_argument("--user", required=True, help="probe as this user")
+    parser.add_argument("--clear", help="folder of the pending restarts to clear when healthy")
+    parser.add_argument("components", nargs="+", metavar="NAME=UNIT=PROBE")
+    args = parser.parse_args(argv)
+    components = parse_specs(args.components)
+    user = pwd.getpwnam(args.user)
+    since = (time.monotonic(), time.time())
+    verb = args.state[: -len("ed")]
+    units = [unit for _, unit, _, _ in components]
+    if subprocess.run(["systemctl", verb, "--no-block", "--", *units]).returncode != 0:
+        print(f"systemctl {verb} failed for one of {', '.join(units)}", flush=True)
+        return 1
+    sys.stdout.flush()
+    child = os.fork()
+    if child == 0:
+        probe_as(user, components, args.timeout, since)
+    rc = os.waitstatus_to_exitcode(os.waitpid(child, 0)[1])
+    if rc == 0 and args.clear:
+        for name, _, _, _ in components:
+            try:
+                os.remove(os.path.join(args.clear, name))
+            except FileNotFoundError:
+                pass
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""roles/airflow/files/gate.py, the health gate of every start and restart,
+without hosts: how it reads its components, and its URL probe against a real
+HTTP server on this machine. (Its systemd and Airflow probes run in every
+molecule scenario: each start and restart there goes through it.)"""
+
+from __future__ import annotations
+
+import http.server
+import importlib.util
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+
+GATE = Path(__file__).resolve().parents[3] / "roles" / "airflow" / "files" / "gate.py"
+spec = importlib.util.spec_from_file_location("gate", GATE)
+gate = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(gate)
+
+
+def test_specs_are_name_unit_probe():
+    assert gate.parse_specs(["api_server=airflow-api-server=url http://127.0.0.1:8080/x?a=b", "triggerer=airflow-triggerer=job TriggererJob"]) == [
+        ("api_server", "airflow-api-server", "url", "http://127.0.0.1:8080/x?a=b"),
+        ("triggerer", "airflow-triggerer", "job", "TriggererJob"),
+    ]
+
+
+@pytest.mark.parametrize("spec", ["api_server", "api_server=airflow-api-server", "x=unit=ping host", "x=unit=job "])
+def test_bad_specs_are_refused_naming_them(spec):
+    with pytest.raises(SystemExit, match="bad component"):
+        gate.parse_specs([spec])
+
+
+class Answer(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 - the handler's API
+        self.send_response(200 if self.path == "/ok" else 503)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture()
+def server():
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{srv.server_address[1]}"
+    srv.shutdown()
+
+
+def test_url_probe(server):
+    assert gate.probe_url(f"{server}/ok", 0) == (True, "HTTP 200")
+    healthy, why = gate.probe_url(f"{server}/starting", 0)
+    assert not healthy and "503" in why
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    healthy, why = gate.probe_url(f"http://127.0.0.1:{port}/ok", 0)
+    assert not healthy and "refused" in why
