@@ -28,6 +28,8 @@ OLD_LOG_DAYS, OLD_ROW_DAYS = 31, 91
 UV_CACHE, PIP_CACHE = "/var/cache/airflow-uv", "/var/cache/airflow-pip"
 # airflow_release_cache_dir's default, on this controller
 RELEASE_CACHE = Path(os.environ["HOME"]) / ".cache/airflow-vm/releases"
+# the release archives (vars/main.yml: _airflow_release_suffix)
+ARCHIVE = ".tar.zst"
 
 
 def psql(host, sql: str) -> str:
@@ -90,16 +92,16 @@ def test_deploy_trims_installer_caches_and_release_archives(host):
     current = release_of(host)
     ages = {f"0.0.{age}-py3.11-{marker}": age for age in (3000, 2000, 1000)}
     ages[f"9.9.9-py3.11-{marker}"] = -1  # a day ahead: the newest
-    if not (os_dir / f"{current}.tar.gz").exists():
+    if not (os_dir / f"{current}{ARCHIVE}").exists():
         ages[current] = 500
-    made = [os_dir / f"{name}{suffix}" for name in ages for suffix in (".tar.gz", ".tar.gz.sha256")]
+    made = [os_dir / f"{name}{suffix}" for name in ages for suffix in (ARCHIVE, f"{ARCHIVE}.sha256")]
     for path in made:
         path.write_text(path.name)
-        age = ages[path.name.split(".tar.gz")[0]]
+        age = ages[path.name.split(ARCHIVE)[0]]
         os.utime(path, (time.time() - age * 86400,) * 2)
     needed = {current, release_of(host, "previous")}
-    kept = {os_dir / f"9.9.9-py3.11-{marker}.tar.gz", *(os_dir / f"{name}.tar.gz" for name in needed if name)}
-    kept &= set(os_dir.glob("*.tar.gz"))
+    kept = {os_dir / f"9.9.9-py3.11-{marker}{ARCHIVE}", *(os_dir / f"{name}{ARCHIVE}" for name in needed if name)}
+    kept &= set(os_dir.glob(f"*{ARCHIVE}"))
 
     try:
         result = run_playbook("playbooks/site.yml", {"airflow_installer_cache_max_mb": cap, "airflow_releases_keep": 1})
@@ -111,7 +113,7 @@ def test_deploy_trims_installer_caches_and_release_archives(host):
         }, playbook_tail(result)
         assert not host.file(UV_CACHE).exists, f"{UV_CACHE} ({pip_mb + 3} MB or more) kept with a cap of {cap} MB"
         assert host.file(f"{PIP_CACHE}/kept-{marker}").exists, f"{PIP_CACHE} ({pip_mb} MB) removed with a cap of {cap} MB"
-        left = set(os_dir.glob("*.tar.gz"))
+        left = set(os_dir.glob(f"*{ARCHIVE}"))
         assert left == kept, f"kept {sorted(p.name for p in left)}, expected {sorted(p.name for p in kept)}"
         assert {path.name for path in os_dir.glob("*.sha256")} == {f"{path.name}.sha256" for path in kept}
     finally:
