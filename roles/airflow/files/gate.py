@@ -9,13 +9,13 @@ triggerer takes up to ~10 s to stop while the others already start again),
 then a child process of USER polls once a second until every component is
 healthy:
 
-- its unit is active and became so after this call (never the process
-  that was stopping), and
+- its unit is active (after a restart: became so after this call, never
+  the process that was stopping), and
 - its PROBE passes: `url URL` answers 200 (loopback liveness: the
-  certificate is the clients' to check), `job JOB_TYPE` finds a job of this
-  host started after this call and alive (`airflow jobs check
-  --job-type JOB_TYPE --local`, the seed's healthcheck, plus the start), or
-  `celery NODE` gets NODE's answer to a Celery ping.
+  certificate is the clients' to check), `job JOB_TYPE` finds an alive job
+  of this host (`airflow jobs check --job-type JOB_TYPE --local`, the seed's
+  healthcheck; after a restart one started since), or `celery NODE` gets
+  NODE's answer to a Celery ping.
 
 Airflow and the Celery app are imported once, by the first probe that needs
 them: a CLI process per attempt cost ~3 s of CPU each while the components
@@ -89,7 +89,7 @@ def probe_job(job_type, since):
         _airflow["job"] = alive
     if _airflow["job"](job_type, since):
         return True, "alive"
-    return False, f"no {job_type} of this host started since the (re)start and alive"
+    return False, f"no {job_type} of this host alive" + (" started since the restart" if since else "")
 
 
 def probe_celery(node, since):
@@ -119,29 +119,31 @@ def active_since(units):
     return state
 
 
-def wait(components, timeout, since_mono, since_wall):
-    """Poll until every component is healthy or has had timeout seconds; return those that are not."""
+def wait(components, timeout, start, since_mono, since_wall):
+    """Poll from start (CLOCK_MONOTONIC) until every component is healthy, its
+    unit active since since_mono and a job started since since_wall (0: any),
+    or timeout seconds passed; return those that are not, with why."""
     pending = {name: (unit, kind, target) for name, unit, kind, target in components}
     last = dict.fromkeys(pending, "its unit is not active")
     while True:
         running = active_since([unit for unit, _, _ in pending.values()])
         for name, (unit, kind, target) in list(pending.items()):
-            if running.get(unit, 0) < since_mono:
-                last[name] = f"{unit} not active since the (re)start"
+            if unit not in running or running[unit] < since_mono:
+                last[name] = f"{unit} not active" + (" since the restart" if since_mono else "")
                 continue
             try:
                 healthy, last[name] = PROBES[kind](target, since_wall)
             except Exception as exc:  # a database or broker that does not answer yet: try again
                 healthy, last[name] = False, f"{type(exc).__name__}: {exc}"
             if healthy:
-                print(f"{name}: healthy after {time.monotonic() - since_mono:.1f} s", flush=True)
+                print(f"{name}: healthy after {time.monotonic() - start:.1f} s", flush=True)
                 del pending[name]
-        if not pending or time.monotonic() - since_mono >= timeout:
+        if not pending or time.monotonic() - start >= timeout:
             return {name: last[name] for name in pending}
         time.sleep(1)
 
 
-def probe_as(user, components, timeout, since):
+def probe_as(user, components, timeout, start, since):
     """In a child process of USER (Airflow code never runs as root): wait, report, exit."""
     rc = 2
     try:
@@ -151,7 +153,7 @@ def probe_as(user, components, timeout, since):
         os.environ.update(HOME=user.pw_dir, USER=user.pw_name, LOGNAME=user.pw_name)
         os.chdir("/")
         signal.alarm(int(timeout) + 60)  # a probe that hangs (each has its own timeout) ends the gate
-        failed = wait(components, timeout, *since)
+        failed = wait(components, timeout, start, *since)
         for name, why in failed.items():
             print(f"{name}: not healthy within {timeout:g} s ({why})")
         rc = 1 if failed else 0
@@ -173,7 +175,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
     components = parse_specs(args.components)
     user = pwd.getpwnam(args.user)
-    since = (time.monotonic(), time.time())
+    start = time.monotonic()
+    # A restart must show the new process. A start takes what runs: a unit
+    # that systemd itself restarted after the caller read it as stopped is
+    # not started again by this call.
+    since = (start, time.time()) if args.state == "restarted" else (0.0, 0.0)
     verb = args.state[: -len("ed")]
     units = [unit for _, unit, _, _ in components]
     if subprocess.run(["systemctl", verb, "--no-block", "--", *units]).returncode != 0:
@@ -182,7 +188,7 @@ def main(argv=None):
     sys.stdout.flush()
     child = os.fork()
     if child == 0:
-        probe_as(user, components, args.timeout, since)
+        probe_as(user, components, args.timeout, start, since)
     rc = os.waitstatus_to_exitcode(os.waitpid(child, 0)[1])
     if rc == 0 and args.clear:
         for name, _, _, _ in components:
