@@ -81,6 +81,18 @@ def check_item(index: int, item) -> dict:
     return dict(item, state=state, mode=int(mode, 8), secret=bool(item.get("secret", False)))
 
 
+class SharedVariables(dict):
+    """The task's variables, as given to the template lookup. The lookup
+    deep-copies its variables for each template before it adds the
+    template's own (template_path, ansible_managed, the item's vars): every
+    fact and variable of the play, copied once per file. It only adds keys
+    at the top and rendering reads the values, so a shallow copy keeps
+    the task's variables just as unchanged."""
+
+    def __deepcopy__(self, memo):
+        return dict(self)
+
+
 class ActionModule(ActionBase):
     # No remote temporary folder up front: a run where nothing differs costs
     # one command on the host. The copy action makes its own when it writes.
@@ -102,9 +114,10 @@ class ActionModule(ActionBase):
         if not intent_dir and any(item.get("restarts") for item in items):
             raise AnsibleActionFail("restart_intent_dir: needed when an item lists restarts")
 
+        shared = SharedVariables(task_vars)
         for item in items:
             if item["state"] == "file":
-                item["data"] = self._content(item, task_vars)
+                item["data"] = self._content(item, shared)
                 item["sha1"] = hashlib.sha1(to_bytes(item["data"], errors="surrogate_or_strict")).hexdigest()
 
         read = self._low_level_execute_command("/bin/sh -c " + shlex.quote(READ) + " read " + " ".join(map(shlex.quote, dests)))

@@ -1,12 +1,13 @@
 """Drift: a re-run reads each role's state in one call and skips what already
 matches, so it must still see and put right what someone changed by hand:
-a file's content, mode or owner, a directory's mode."""
+a file's content, mode or owner, a directory's mode, the database role's
+password and the database's owner."""
 
 from __future__ import annotations
 
 import testinfra.utils.ansible_runner
 
-from airflow_testlib import INVENTORY, changed_count, postgresql_major, run_playbook
+from airflow_testlib import INVENTORY, address, changed_count, postgresql_major, run_playbook, task_outcomes, vault
 
 testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY).get_hosts("airflow_api_server")
 
@@ -14,6 +15,7 @@ UNIT = "/etc/systemd/system/airflow-triggerer.service"
 CLI = "/usr/local/bin/airflow"
 DAGS = "/var/lib/airflow/dags"
 HBA = f"/etc/postgresql/{postgresql_major()}/main/pg_hba.conf"
+PSQL = "runuser -u postgres -- psql -XAtq -d postgres -c"
 
 
 def test_hand_made_changes_are_put_right(host):
@@ -23,6 +25,8 @@ def test_hand_made_changes_are_put_right(host):
         host.run_test(f"chmod 0700 {CLI}")
         host.run_test(f"chmod 0777 {DAGS}")
         host.run_test(f"chown root {HBA}")
+        host.run_test(f"""{PSQL} "ALTER ROLE airflow PASSWORD 'set-by-hand-0123456789'" """)
+        host.run_test(f"""{PSQL} "ALTER DATABASE airflow OWNER TO postgres" """)
 
     fixed = run_playbook("playbooks/site.yml", {})
     assert fixed.returncode == 0, fixed.stdout[-3000:]
@@ -33,6 +37,18 @@ def test_hand_made_changes_are_put_right(host):
     assert host.file(DAGS).mode == 0o750
     assert host.file(HBA).user == "postgres"
     assert host.service("airflow-triggerer").is_running
+    with host.sudo():
+        assert host.check_output(f"""{PSQL} "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'airflow'" """) == "airflow"
+    # as Airflow connects: over the network, with the password of the vault
+    login = host.run(
+        "PGPASSWORD=%s psql -XAtq -h %s -U airflow -d airflow -c 'SELECT current_user'",
+        vault()["vault_postgresql_airflow_password"],
+        address(host),
+    )
+    assert login.rc == 0 and login.stdout.strip() == "airflow", login.stderr
 
     again = run_playbook("playbooks/site.yml", {})
     assert again.returncode == 0 and changed_count(again) == 0, again.stdout[-3000:]
+    # the login roles and databases the server holds as wanted are not touched again
+    for task in ("postgresql : Create login roles", "postgresql : Create databases"):
+        assert set(task_outcomes(again, task)) == {"skipping"}, task

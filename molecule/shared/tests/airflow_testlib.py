@@ -544,6 +544,17 @@ def changed_tasks(result: subprocess.CompletedProcess) -> list[str]:
     return found
 
 
+def task_outcomes(result: subprocess.CompletedProcess, task: str) -> list[str]:
+    """What a run printed for each host (and loop item) of a task: 'ok', 'changed', 'skipping', ..."""
+    found, current = [], None
+    for line in result.stdout.splitlines():
+        if line.startswith("TASK ["):
+            current = line[len("TASK [") :].split("]", 1)[0]
+        elif current == task and re.match(r"^(ok|changed|skipping|failed|fatal): \[", line):
+            found.append(line.split(":", 1)[0])
+    return found
+
+
 def cli_json(host, command: str):
     """Run `airflow <command> -o json` through the deployed CLI wrapper
     (/usr/local/bin/airflow) and parse the JSON it prints (log lines skipped)."""
