@@ -42,6 +42,7 @@ from airflow_testlib import (
     api_url,
     assert_virtualenv_task,
     changed_count,
+    command_lines,
     http_get,
     playbook_env,
     run_playbook,
@@ -334,8 +335,12 @@ def test_ports_tls_and_admin_password_change_and_come_back(host, secrets):
     tls_dir = "/etc/airflow/tls"
     moved = f"https://{ip}:8081"
     try:
-        changed = site({"airflow_api_port": 8081, "airflow_flower_port": 5556, "airflow_api_tls": True, "airflow_admin_password": new})
+        with command_lines(host) as seen:
+            changed = site({"airflow_api_port": 8081, "airflow_flower_port": 5556, "airflow_api_tls": True, "airflow_admin_password": new})
         assert_ok(changed, "site.yml with the api-server on 8081 over TLS, flower on 5556, a new admin password")
+        # the password went to the CLI, but never on a command line (ps)
+        assert [line for line in seen if "users reset-password" in line], "the watch missed the command that set the password"
+        assert not [line for line in seen if new in line], "the new admin password was on a command line"
         with tempfile.NamedTemporaryFile("w", suffix=".pem", delete=False) as trust:
             trust.write(host.file(f"{tls_dir}/api-trust.pem").content_string)
         resp = requests.get(f"{moved}/api/v2/version", verify=trust.name, timeout=API_TIMEOUT)

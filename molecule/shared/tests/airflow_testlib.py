@@ -8,6 +8,7 @@ PostgreSQL and Redis inside the test "VMs".
 from __future__ import annotations
 
 from dataclasses import dataclass
+import contextlib
 import functools
 import uuid
 import hashlib
@@ -16,6 +17,7 @@ import os
 import re
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -542,6 +544,27 @@ def changed_tasks(result: subprocess.CompletedProcess) -> list[str]:
         elif line.startswith("changed: ["):
             found.append(f"{task} -> {line[len('changed: [') :].split(']', 1)[0]}")
     return found
+
+
+@contextlib.contextmanager
+def command_lines(host, interval: float = 0.3):
+    """Every command line of every process on the host while the block runs
+    (ps polled in the background): what any user of the host could read."""
+    seen: set[str] = set()
+    stop = threading.Event()
+
+    def poll():
+        while not stop.is_set():
+            seen.update(host.run("ps -e -ww -o args=").stdout.splitlines())
+            stop.wait(interval)
+
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    try:
+        yield seen
+    finally:
+        stop.set()
+        poller.join()
 
 
 def task_outcomes(result: subprocess.CompletedProcess, task: str) -> list[str]:
