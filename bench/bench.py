@@ -84,7 +84,7 @@ LAYOUTS = {
 # targets: seconds, except the cluster ratio
 TARGETS = {"single_cold": 150, "single_warm": 90, "rerun": 15, "cluster_ratio": 1.3, "dags": 10, "config": 30}
 RECAP = re.compile(r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
-PROFILE = re.compile(r"^(.+?) -{3,} (\d+\.\d+)s$", re.M)
+PROFILE = re.compile(r"^(.+?) -+ (\d+\.\d+)s$", re.M)  # a long name leaves 1-2 dashes
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
