@@ -535,15 +535,26 @@ def assert_refused_unchanged(result: subprocess.CompletedProcess, *names: str) -
     assert changed and max(changed) == 0, f"something changed before the error:\n{output[-3000:]}"
 
 
-def changed_tasks(result: subprocess.CompletedProcess) -> list[str]:
-    """'TASK name -> host' for each result a run reported as changed."""
+def task_results(result: subprocess.CompletedProcess) -> list[tuple[str, str, str]]:
+    """(task, outcome, host) for each result line a run printed: outcome is
+    'ok', 'changed', 'skipping', 'failed' or 'fatal' (one per host and loop item)."""
     found, task = [], None
     for line in result.stdout.splitlines():
         if line.startswith("TASK ["):
             task = line[len("TASK [") :].split("]", 1)[0]
-        elif line.startswith("changed: ["):
-            found.append(f"{task} -> {line[len('changed: [') :].split(']', 1)[0]}")
+        elif match := re.match(r"^(ok|changed|skipping|failed|fatal): \[([^\]]+)\]", line):
+            found.append((task, match[1], match[2]))
     return found
+
+
+def changed_tasks(result: subprocess.CompletedProcess) -> list[str]:
+    """'TASK name -> host' for each result a run reported as changed."""
+    return [f"{task} -> {host}" for task, outcome, host in task_results(result) if outcome == "changed"]
+
+
+def task_outcomes(result: subprocess.CompletedProcess, task: str) -> list[str]:
+    """What a run printed for each host (and loop item) of a task: 'ok', 'changed', 'skipping', ..."""
+    return [outcome for name, outcome, _ in task_results(result) if name == task]
 
 
 @contextlib.contextmanager
@@ -565,17 +576,6 @@ def command_lines(host, interval: float = 0.3):
     finally:
         stop.set()
         poller.join()
-
-
-def task_outcomes(result: subprocess.CompletedProcess, task: str) -> list[str]:
-    """What a run printed for each host (and loop item) of a task: 'ok', 'changed', 'skipping', ..."""
-    found, current = [], None
-    for line in result.stdout.splitlines():
-        if line.startswith("TASK ["):
-            current = line[len("TASK [") :].split("]", 1)[0]
-        elif current == task and re.match(r"^(ok|changed|skipping|failed|fatal): \[", line):
-            found.append(line.split(":", 1)[0])
-    return found
 
 
 def cli_json(host, command: str):
