@@ -21,7 +21,7 @@ from ansible.module_utils.common.text.converters import to_bytes, to_text
 from ansible.plugins.action import ActionBase
 
 SOURCES = ("template", "content", "src")
-KEYS = {"dest", "state", "owner", "group", "mode", "secret", "vars", "id", "restarts", *SOURCES}
+KEYS = {"dest", "state", "owner", "group", "mode", "secret", "vars", "id", "restarts", "restarts_by_option", *SOURCES}
 
 # For each path: "F MODE OWNER GROUP SHA1 PATH" (a file), "D MODE OWNER GROUP - PATH"
 # (a directory), nothing when it does not exist (an absent path is wanted as nothing).
@@ -61,6 +61,11 @@ def check_item(index: int, item) -> dict:
     restarts = item.get("restarts", [])
     if not isinstance(restarts, list) or not all(isinstance(name, str) and name and "/" not in name for name in restarts):
         raise AnsibleActionFail(f"{where}: restarts must be a list of names (files of restart_intent_dir)")
+    readers = item.get("restarts_by_option", {})
+    if not isinstance(readers, dict) or not all(
+            isinstance(key, str) and key == key.lower() and "." in key and isinstance(names, list)
+            and all(isinstance(name, str) and name for name in names) for key, names in readers.items()):
+        raise AnsibleActionFail(f"{where}: restarts_by_option must map 'section.option' (lower case) to a list of names")
     if not isinstance(item.get("vars", {}), dict):
         raise AnsibleActionFail(f"{where}: vars must be a dict (the template's extra variables)")
     if state == "absent":  # what it would hold does not matter: a file can be switched off by its state alone
@@ -160,7 +165,7 @@ class ActionModule(ActionBase):
     @staticmethod
     def _payload(item: dict) -> dict:
         """What the module needs of an item: the content rendered, the source named no more."""
-        keep = ("dest", "state", "owner", "group", "secret", "restarts")
+        keep = ("dest", "state", "owner", "group", "secret", "restarts", "restarts_by_option")
         payload = {key: item[key] for key in keep if key in item}
         if item["state"] != "absent":
             payload["mode"] = f"{item['mode']:04o}"

@@ -76,6 +76,15 @@ options:
             removes each file once that restart is done.
         type: list
         elements: str
+      restarts_by_option:
+        description:
+          - For an INI file (such as C(airflow.cfg)) whose options are not all read by everything in O(files[].restarts),
+            maps C(section.option) (lower case) to the names that read that option.
+          - When the file exists and every option that its change adds, removes or sets to another value is listed here, only
+            the names of those options that are also in O(files[].restarts) are recorded (none when no option changed, only
+            comments or spacing); any other option, a change of only the owner, group or mode, a missing file or one that does
+            not parse records all of O(files[].restarts).
+        type: dict
   restart_intent_dir:
     description: The folder of the restart intents (see O(files[].restarts)); it must exist.
     type: path
@@ -116,6 +125,7 @@ results:
   elements: dict
 """
 
+import configparser
 import grp
 import hashlib
 import os
@@ -143,6 +153,7 @@ ITEM = {
     "vars": {"type": "dict"},
     "id": {"type": "raw"},
     "restarts": {"type": "list", "elements": "str"},
+    "restarts_by_option": {"type": "dict"},
 }
 
 
@@ -200,6 +211,37 @@ def write_file(path, data, uid, gid, mode):
         if os.path.lexists(tmp):
             os.unlink(tmp)
         raise
+
+
+def ini_options(data):
+    """{'section.option': value} of INI text (option names as configparser folds them), None when it does not parse."""
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    try:
+        parser.read_string(to_text(data, errors="surrogate_or_strict"))
+    except (configparser.Error, UnicodeError):
+        return None
+    return {f"{section.lower()}.{option}": value for section in parser.sections() for option, value in parser.items(section)}
+
+
+def restarts_of(item):
+    """The names to record when the item differs (see restarts_by_option)."""
+    names, readers = item["restarts"] or [], item.get("restarts_by_option")
+    if not names or not readers or item["state"] != "file":
+        return names
+    data = to_bytes(item["content"] or "", errors="surrogate_or_strict")
+    try:
+        with open(item["dest"], "rb") as handle:
+            old = handle.read()
+    except OSError:
+        return names
+    before, after = ini_options(old), ini_options(data)
+    if old == data or before is None or after is None:
+        return names
+    changed = {key for key in before.keys() | after.keys() if before.get(key) != after.get(key)}
+    if not changed <= readers.keys():
+        return names
+    wanted = {name for key in changed for name in readers[key] or []}
+    return [name for name in names if name in wanted]
 
 
 def apply(module, item, check):
@@ -264,7 +306,7 @@ def main():
     )
     check, files = module.check_mode, module.params["files"]
     # the restart intent of every item that differs, recorded before the first write
-    intents = sorted({name for item in files if apply(module, item, True)[0] for name in item["restarts"] or []})
+    intents = sorted({name for item in files if apply(module, item, True)[0] for name in restarts_of(item)})
     if intents and not check:
         folder = module.params["restart_intent_dir"]
         if not folder:

@@ -259,8 +259,9 @@ def test_changes_at_once_survive_a_killed_run_then_nothing_then_worker_only(host
     new airflow.cfg: the restart markers persist; the next run (whose
     airflow.cfg no longer differs) restarts every component onto it and
     clears them. Each change shows on the host or through the API; the same
-    run again changes nothing; taking back only the worker settings restarts
-    only the worker."""
+    run again changes nothing; taking back only the worker settings and
+    core.parallelism (an option only the scheduler reads) restarts only the
+    worker and the scheduler."""
     password = secrets["vault_airflow_admin_password"]
     worker_argv = exec_argv(host, "airflow-worker")
     changes = {
@@ -302,14 +303,15 @@ def test_changes_at_once_survive_a_killed_run_then_nothing_then_worker_only(host
         again = site(changes)
         assert_unchanged(again, "the same changes again")
 
-        # the worker settings alone back to the defaults: a worker-only change
-        units_before_worker = active_since(host)
-        worker_back = site({k: v for k, v in changes.items() if not k.startswith("airflow_worker_")})
-        assert_ok(worker_back, "site.yml with the worker settings back to the defaults")
+        # the worker settings (its unit) and core.parallelism (read by the
+        # scheduler alone) back to the defaults: only those two restart
+        units_before = active_since(host)
+        back = site({k: v for k, v in changes.items() if not k.startswith("airflow_worker_") and k != "airflow_config"})
+        assert_ok(back, "site.yml with the worker settings and core.parallelism back to the defaults")
         units_now = active_since(host)
-        assert units_now["airflow-worker"] != units_before_worker["airflow-worker"], "the worker did not restart"
-        others = [u for u in UNITS if u != "airflow-worker" and units_now[u] != units_before_worker[u]]
-        assert not others, f"a worker-only change restarted {others} too"
+        restarted = sorted(u for u in UNITS if units_now[u] != units_before[u])
+        assert restarted == ["airflow-scheduler", "airflow-worker"], f"restarted {restarted}"
+        assert not cfg(host).has_option("core", "parallelism")
         assert exec_argv(host, "airflow-worker") == worker_argv
     finally:
         restored = site()

@@ -176,12 +176,16 @@ BAD = [
     ({"dest": "relative/path", "content": "x"}, "files[0] (relative/path): dest must be an absolute path"),
     ({"dest": "/tmp/x", "content": "x", "mode": 416}, "files[0] (/tmp/x): mode must be an octal string such as '0640', not 416"),
     ({"dest": "/tmp/x", "content": "x", "template": "app.conf.j2"}, "files[0] (/tmp/x): give exactly one of template, content, src"),
-    ({"dest": "/tmp/x", "content": "x", "colour": "red"}, "files[0]: unknown key(s) ['colour']; allowed: ['content', 'dest', 'group', 'id', 'mode', 'owner', 'restarts', 'secret', 'src', 'state', 'template', 'vars']"),
+    ({"dest": "/tmp/x", "content": "x", "colour": "red"}, "files[0]: unknown key(s) ['colour']; allowed: ['content', 'dest', 'group', 'id', 'mode', 'owner', 'restarts', 'restarts_by_option', 'secret', 'src', 'state', 'template', 'vars']"),
     ({"dest": "/tmp/x", "state": "directory", "content": "x"}, "files[0] (/tmp/x): a directory takes no content"),
     ({"dest": "/tmp/x", "state": "link", "content": "x"}, "files[0] (/tmp/x): state must be file, directory or absent, not 'link'"),
     ({"dest": "/tmp/x", "content": "x", "vars": {"a": 1}}, "files[0] (/tmp/x): vars are for a template"),
     ({"dest": "/tmp/x", "content": "x", "restarts": "svc"}, "files[0] (/tmp/x): restarts must be a list of names (files of restart_intent_dir)"),
     ({"dest": "/tmp/x", "content": "x", "restarts": ["svc"]}, "restart_intent_dir: needed when an item lists restarts"),
+    ({"dest": "/tmp/x", "content": "x", "restarts_by_option": {"Core.parallelism": ["svc"]}},
+     "files[0] (/tmp/x): restarts_by_option must map 'section.option' (lower case) to a list of names"),
+    ({"dest": "/tmp/x", "content": "x", "restarts_by_option": {"core.parallelism": "svc"}},
+     "files[0] (/tmp/x): restarts_by_option must map 'section.option' (lower case) to a list of names"),
     ({"dest": "/tmp/x", "template": "app.conf.j2", "vars": [1]}, "files[0] (/tmp/x): vars must be a dict (the template's extra variables)"),
     ({"dest": "/tmp/x", "content": "x", "owner": ""}, "files[0] (/tmp/x): owner must be a user or group name"),
 ]
@@ -213,3 +217,42 @@ def test_a_user_or_group_missing_on_the_host_is_named_and_nothing_is_written(bed
     assert failed.returncode != 0
     assert f"{out / 'inline.txt'}: owner 'no-such-user-here' is not a user on this host" in failed.stdout, failed.stdout[-3000:]
     assert not out.exists()
+
+
+def test_an_ini_change_restarts_only_the_readers_of_its_options(bed):
+    """With restarts_by_option, a change of only listed options records only
+    their readers (those also in restarts); an unlisted option, a change of
+    only the mode, or a file written for the first time records all of
+    restarts; check mode reports without recording."""
+    tmp_path, out = bed
+    intents = tmp_path / "intents"
+    readers = {"core.parallelism": ["scheduler"], "core.capacity": ["triggerer", "not-on-this-host"]}
+
+    def ini(mode="0640", **options):
+        body = "[core]\n" + "".join(f"{key} = {value}\n" for key, value in options.items())
+        return [{"dest": str(out), "state": "directory", "owner": USER, "group": GROUP, "mode": "0750"},
+                {"dest": str(out / "airflow.cfg"), "content": body, "owner": USER, "group": GROUP, "mode": mode,
+                 "secret": True, "restarts": ["api", "scheduler", "triggerer"], "restarts_by_option": readers}]
+
+    def recorded(*options, **settings):
+        result, managed = run(bed, {"files": ini(**settings)}, *options)
+        assert result.returncode == 0, result.stdout[-3000:]
+        names = sorted(p.name for p in intents.iterdir())
+        for p in intents.iterdir():
+            p.unlink()
+        return managed["restarts"], names
+
+    everything = ["api", "scheduler", "triggerer"]
+    assert recorded(parallelism=32, capacity=1000) == (everything, everything)  # the first write
+    assert recorded(parallelism=32, capacity=1000) == ([], [])
+    assert recorded(parallelism=64, capacity=1000) == (["scheduler"], ["scheduler"])
+    assert recorded(parallelism=64, capacity=500) == (["triggerer"], ["triggerer"])
+    assert recorded(parallelism=32, capacity=1000) == (["scheduler", "triggerer"], ["scheduler", "triggerer"])
+    assert recorded(parallelism=32) == (["triggerer"], ["triggerer"])  # a listed option taken out
+    assert recorded(parallelism=32, load_examples=False) == (everything, everything)  # an option nobody listed
+    assert recorded(parallelism=32, Load_Examples=False) == ([], [])  # option names fold to lower case, as in Airflow
+    assert recorded(mode="0600", parallelism=32, Load_Examples=False) == (everything, everything)  # only the mode
+    assert recorded("--check", mode="0600", parallelism=16, load_examples=False) == (["scheduler"], [])
+    assert "parallelism = 32" in (out / "airflow.cfg").read_text()
+    (out / "airflow.cfg").write_text("not an INI file\n")
+    assert recorded(mode="0600", parallelism=32, Load_Examples=False) == (everything, everything)  # the old file does not parse
