@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import re
+from pathlib import Path
 
 import pytest
 import requests
@@ -119,6 +120,17 @@ def test_admin_cli_on_path(host):
     assert "smoke_celery" in out
     plugins = host.check_output("airflow plugins --output plain 2>/dev/null")
     assert "smoke_plugin" in plugins
+
+
+def test_plugins_folder_holds_airflow_plugins_only(host):
+    """The repository's plugins/ is also the collection's Ansible plugins
+    folder: the Airflow plugins are shipped, the Ansible plugin folders are
+    not (a change of the collection's code restarts no component)."""
+    shipped = sorted(host.check_output("ls -A /var/lib/airflow/plugins").split())
+    repo = Path(__file__).resolve().parents[3] / "plugins"
+    airflow_plugins = sorted(p.name for p in repo.iterdir() if p.is_file())
+    assert shipped == airflow_plugins, f"shipped {shipped}, the repository's Airflow plugins are {airflow_plugins}"
+    assert {"action", "filter", "modules"} <= {p.name for p in repo.iterdir() if p.is_dir()}
 
 
 def test_redis_refuses_without_password(host, secrets):

@@ -9,7 +9,11 @@ hosts compare one short ID instead of every file, and parallel forks
 packing the same folder write the same file (atomic rename). An archive
 found there is reused only when its content has that SHA-1.
 
-usage: python3 pack.py FOLDER   ->  prints {"id": "<sha1>", "path": "<archive>"}
+Names given after the folder are top-level entries left out (tasks/code.yml:
+the collection's own Ansible plugin folders when the plugin source is the
+collection's plugins/ folder).
+
+usage: python3 pack.py FOLDER [SKIP...]  ->  prints {"id": "<sha1>", "path": "<archive>"}
 """
 
 import hashlib
@@ -23,22 +27,23 @@ import tempfile
 SKIP_DIRS = {"__pycache__", ".git"}
 
 
-def entries(src):
+def entries(src, skip=()):
     yield ".", None
     for root, dirs, files in os.walk(src, followlinks=True):
-        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS)
         rel = os.path.relpath(root, src)
+        left_out = SKIP_DIRS | (set(skip) if rel == "." else set())
+        dirs[:] = sorted(d for d in dirs if d not in left_out)
         for name in dirs:
             yield os.path.normpath(os.path.join(rel, name)), None
         for name in sorted(files):
-            if not name.endswith(".pyc"):
+            if not name.endswith(".pyc") and name not in left_out:
                 yield os.path.normpath(os.path.join(rel, name)), os.path.join(root, name)
 
 
-def pack(src):
+def pack(src, skip=()):
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for arcname, path in entries(src):
+        for arcname, path in entries(src, skip):
             info = tarfile.TarInfo(arcname)
             info.mtime = 0
             info.uid = info.gid = 0
@@ -58,7 +63,7 @@ def main():
     src = sys.argv[1]
     if not os.path.isdir(src):
         sys.exit(f"{src} is not a folder")
-    data = pack(src)
+    data = pack(src, sys.argv[2:])
     digest = hashlib.sha1(data).hexdigest()
     cache = os.path.join(os.path.expanduser("~"), ".cache", "airflow-vm", "sync")
     os.makedirs(cache, mode=0o700, exist_ok=True)
