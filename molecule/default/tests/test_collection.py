@@ -95,7 +95,12 @@ def user_dir(tmp_path_factory) -> Path:
     # the inventory of the test VM, copied (links followed): hosts and group_vars with the vault
     shutil.copytree(INVENTORY, user / "inventory", symlinks=False)
     shutil.copytree(ROOT / "dags", user / "dags", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(ROOT / "plugins", user / "plugins", ignore=shutil.ignore_patterns("__pycache__"))
+    # a user's plugin folder holds their Airflow plugins (this repository's plugins/ also holds the collection's
+    # Ansible plugins, in folders, which the roles do not ship from it either)
+    (user / "plugins").mkdir()
+    for path in (ROOT / "plugins").iterdir():
+        if path.is_file():
+            shutil.copy(path, user / "plugins" / path.name)
     return user
 
 
