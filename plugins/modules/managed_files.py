@@ -127,7 +127,6 @@ results:
 
 import configparser
 import grp
-import hashlib
 import os
 import pwd
 import shutil
@@ -158,17 +157,17 @@ ITEM = {
 
 
 def found(path):
-    """(kind, mode, uid, gid, sha1 or None) of the path, None when it does not exist."""
+    """(kind, mode, uid, gid, content or None) of the path, None when it does not exist."""
     try:
         st = os.lstat(path)
     except FileNotFoundError:
         return None
     kind = "D" if stat.S_ISDIR(st.st_mode) else "F" if stat.S_ISREG(st.st_mode) else "other"
-    digest = None
+    data = None
     if kind == "F":
         with open(path, "rb") as handle:
-            digest = hashlib.sha1(handle.read()).hexdigest()
-    return kind, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, digest
+            data = handle.read()
+    return kind, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, data
 
 
 def ids(module, item):
@@ -183,14 +182,8 @@ def ids(module, item):
     return uid, gid
 
 
-def text_of(path, data=None):
+def text_of(data):
     """The text for a diff, or None when it is binary or too large."""
-    if data is None:
-        try:
-            with open(path, "rb") as handle:
-                data = handle.read(DIFF_LIMIT + 1)
-        except OSError:
-            return None
     if len(data) > DIFF_LIMIT or b"\0" in data:
         return None
     return to_text(data, errors="surrogate_or_strict")
@@ -223,17 +216,12 @@ def ini_options(data):
     return {f"{section.lower()}.{option}": value for section in parser.sections() for option, value in parser.items(section)}
 
 
-def restarts_of(item):
-    """The names to record when the item differs (see restarts_by_option)."""
+def restarts_of(item, now):
+    """The names to record when the item differs from now, what found() read (see restarts_by_option)."""
     names, readers = item["restarts"] or [], item.get("restarts_by_option")
-    if not names or not readers or item["state"] != "file":
+    if not names or not readers or item["state"] != "file" or now is None or now[0] != "F":
         return names
-    data = to_bytes(item["content"] or "", errors="surrogate_or_strict")
-    try:
-        with open(item["dest"], "rb") as handle:
-            old = handle.read()
-    except OSError:
-        return names
+    old, data = now[4], to_bytes(item["content"] or "", errors="surrogate_or_strict")
     before, after = ini_options(old), ini_options(data)
     if old == data or before is None or after is None:
         return names
@@ -244,10 +232,9 @@ def restarts_of(item):
     return [name for name in names if name in wanted]
 
 
-def apply(module, item, check):
-    """Bring one item to its state; returns (changed, diff or None)."""
+def apply(module, item, now, check):
+    """Bring one item from now (what found() read) to its state; returns (changed, diff or None)."""
     path, state = item["dest"], item["state"]
-    now = found(path)
     if state == "absent":
         if now is None:
             return False, None
@@ -278,12 +265,12 @@ def apply(module, item, check):
     if item.get("content") is None:
         module.fail_json(msg=f"{path}: no content (a template or src is rendered by the action plugin on the controller)")
     data = to_bytes(item["content"], errors="surrogate_or_strict")
-    if now == ("F", mode, uid, gid, hashlib.sha1(data).hexdigest()):
+    if now == ("F", mode, uid, gid, data):
         return False, None
     diff = None
     if not item["secret"]:
-        before, after = (None if now is None else text_of(path)), text_of(path, data)
-        if now is not None and now[4] == hashlib.sha1(data).hexdigest():  # only the attributes differ
+        before, after = (None if now is None else text_of(now[4])), text_of(data)
+        if now is not None and now[4] == data:  # only the attributes differ
             diff = {"before": {"path": path, "mode": f"{now[1]:04o}"}, "after": {"path": path, "mode": item["mode"]}}
         elif after is not None and (before is not None or now is None):
             diff = {"before_header": path, "after_header": path, "before": before or "", "after": after}
@@ -305,8 +292,10 @@ def main():
         no_log=True,
     )
     check, files = module.check_mode, module.params["files"]
+    # each path read once: what the check, the restart decision and the write start from
+    now = [found(item["dest"]) for item in files]
     # the restart intent of every item that differs, recorded before the first write
-    intents = sorted({name for item in files if apply(module, item, True)[0] for name in restarts_of(item)})
+    intents = sorted({name for item, was in zip(files, now) if apply(module, item, was, True)[0] for name in restarts_of(item, was)})
     if intents and not check:
         folder = module.params["restart_intent_dir"]
         if not folder:
@@ -315,8 +304,8 @@ def main():
             with open(os.path.join(folder, name), "a", encoding="utf-8"):
                 pass
     results, diffs = [], []
-    for item in files:
-        changed, diff = apply(module, item, check)
+    for item, was in zip(files, now):
+        changed, diff = apply(module, item, was, check)
         results.append({"dest": item["dest"], "changed": changed})
         if diff and module._diff:
             diffs.append(diff)
