@@ -82,7 +82,7 @@ GROUPS = [
         "short api secret key", "api port out of range", "worker concurrency 0", "no worker queue",
         "dags folder missing on the controller", "flower on the network without a login",
         "release builder not an airflow host", "no release kept", "negative installer cache cap",
-        "empty admin username", "upkeep schedule systemd cannot read",
+        "empty admin username", "upkeep schedule systemd cannot read", "plain-text secret in airflow_config",
     ],
     ["unknown executor", "version without a lock", "queue name with a comma", "TLS certificate that is not PEM"],
     ["airflow_config not section -> options", "TLS key without its certificate"],
