@@ -292,10 +292,11 @@ def main():
         no_log=True,
     )
     check, files = module.check_mode, module.params["files"]
-    # each path read once: what the check, the restart decision and the write start from
+    # each path read and compared once: the restart decision, the report and the writes start from that
     now = [found(item["dest"]) for item in files]
+    planned = [apply(module, item, was, True) for item, was in zip(files, now)]
     # the restart intent of every item that differs, recorded before the first write
-    intents = sorted({name for item, was in zip(files, now) if apply(module, item, was, True)[0] for name in restarts_of(item, was)})
+    intents = sorted({name for item, was, (differs, _) in zip(files, now, planned) if differs for name in restarts_of(item, was)})
     if intents and not check:
         folder = module.params["restart_intent_dir"]
         if not folder:
@@ -304,8 +305,9 @@ def main():
             with open(os.path.join(folder, name), "a", encoding="utf-8"):
                 pass
     results, diffs = [], []
-    for item, was in zip(files, now):
-        changed, diff = apply(module, item, was, check)
+    for item, was, (changed, diff) in zip(files, now, planned):
+        if changed and not check:
+            apply(module, item, was, False)
         results.append({"dest": item["dest"], "changed": changed})
         if diff and module._diff:
             diffs.append(diff)
