@@ -262,6 +262,19 @@ def test_outsider_needs_the_redis_password(hosts, groups):
     assert "NOAUTH" in out.stdout + out.stderr
 
 
+def test_celery_uses_the_key_prefix_of_airflow_config(hosts, groups, secrets):
+    """converge sets [celery_broker_transport_options] global_keyprefix: every
+    Celery key in the broker carries it, so the health gate, which started
+    each worker, reached them with Airflow's own Celery app (a bare app
+    without the prefix gets no answer)."""
+    data = hosts[groups["redis"][0]]
+    keys = data.check_output(
+        "REDISCLI_AUTH=%s redis-cli -h %s --scan --pattern '*kombu*'", secrets["vault_redis_password"], address(data)
+    ).split()
+    assert keys, "no Celery (kombu) keys in the broker"
+    assert all(key.startswith("cluster_") for key in keys), keys
+
+
 # The workers' current release has psycopg2 and redis: probe from there, as Airflow does.
 _python = "/opt/airflow/current/bin/python"
 
@@ -281,8 +294,9 @@ def _redis_probe(address_: str, password: str | None) -> str:
 # --- last: retiring a worker (it stays out of service) ------------------------
 
 
-# what molecule.yml's converge passes besides the inventory (HTTPS api-servers)
-CONVERGE_VARS = {"airflow_api_tls": True}
+# what molecule.yml's converge passes besides the inventory (HTTPS
+# api-servers, the broker's keys under a prefix)
+CONVERGE_VARS = {"airflow_api_tls": True, "airflow_config": {"celery_broker_transport_options": {"global_keyprefix": "cluster_"}}}
 
 
 def test_retire_is_refused_for_unknown_hosts_and_the_execution_api(groups):

@@ -58,3 +58,31 @@ def test_url_probe(server):
         port = closed.getsockname()[1]
     healthy, why = gate.probe_url(f"http://127.0.0.1:{port}/ok", 0)
     assert not healthy and "refused" in why
+
+
+BROKER = "redis://:p%%w@10.0.0.5:6379/0"  # as airflow.cfg.j2 writes a '%'
+
+
+@pytest.mark.parametrize(
+    ("cfg", "environ", "bare"),
+    [
+        ("[core]\nexecutor = CeleryExecutor\n[celery]\nbroker_url = " + BROKER + "\n", {}, True),
+        ("[celery]\nbroker_url = " + BROKER + "\nssl_active = False\n"
+         "[celery_broker_transport_options]\nvisibility_timeout = 21600\n", {}, True),
+        ("[celery]\nbroker_url = " + BROKER + "\n", {"AIRFLOW__CELERY__BROKER_URL": "redis://other:6379/0"}, False),
+        ("[celery]\nbroker_url = " + BROKER + "\nssl_active = True\n", {}, False),
+        ("[celery]\nbroker_url = rediss://:pw@10.0.0.5:6380/0\n", {}, False),
+        ("[celery]\nbroker_url = " + BROKER + "\ncelery_config_options = my_company.celery.CONFIG\n", {}, False),
+        ("[celery]\nbroker_url = " + BROKER + "\n[celery_broker_transport_options]\nglobal_keyprefix = af_\n", {}, False),
+        ("[core]\nexecutor = CeleryExecutor\n", {}, False),
+    ],
+    ids=["plain", "visibility timeout", "environment override", "TLS", "rediss", "own celery config", "key prefix", "no broker"],
+)
+def test_bare_celery_ping_only_where_it_reaches_the_same_workers(tmp_path, cfg, environ, bare):
+    path = tmp_path / "airflow.cfg"
+    path.write_text(cfg)
+    assert gate.bare_broker_url(str(path), environ) == ("redis://:p%w@10.0.0.5:6379/0" if bare else None)
+
+
+def test_bare_celery_ping_needs_the_config_file(tmp_path):
+    assert gate.bare_broker_url(str(tmp_path / "missing.cfg"), {}) is None
