@@ -111,10 +111,13 @@ def bare_broker_url(cfg, environ):
     if any(name.startswith("AIRFLOW__CELERY") for name in environ):
         return None
     parser = configparser.ConfigParser()  # Airflow's interpolation: '%%' is '%'
-    if not parser.read(cfg):
+    try:
+        if not parser.read(cfg):
+            return None
+        celery = parser["celery"] if parser.has_section("celery") else {}
+        url = celery.get("broker_url", "")
+    except configparser.Error:  # what this parser reads otherwise than Airflow's: Airflow's app decides
         return None
-    celery = parser["celery"] if parser.has_section("celery") else {}
-    url = celery.get("broker_url", "")
     transport = set(parser["celery_broker_transport_options"]) if parser.has_section("celery_broker_transport_options") else set()
     if (not url.startswith("redis://")
             or celery.get("celery_config_options", _AIRFLOW_CELERY_CONFIG) != _AIRFLOW_CELERY_CONFIG
