@@ -76,9 +76,10 @@ BROKER = "redis://:p%%w@10.0.0.5:6379/0"  # as airflow.cfg.j2 writes a '%'
         ("[celery]\nbroker_url = " + BROKER + "\n[celery_broker_transport_options]\nglobal_keyprefix = af_\n", {}, False),
         ("[core]\nexecutor = CeleryExecutor\n", {}, False),
         ("[celery]\nbroker_url = " + BROKER + "\nbroker_url = redis://other:6379/0\n", {}, False),
+        ("[celery]\nbroker_url = " + BROKER + "\nssl_active = %(tls)s\n", {}, False),
     ],
     ids=["plain", "visibility timeout", "environment override", "TLS", "rediss", "own celery config", "key prefix", "no broker",
-         "unreadable here"],
+         "unreadable here", "interpolation error"],
 )
 def test_bare_celery_ping_only_where_it_reaches_the_same_workers(tmp_path, cfg, environ, bare):
     path = tmp_path / "airflow.cfg"
