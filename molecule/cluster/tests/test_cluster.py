@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
 import time
+from pathlib import Path
 
 import pytest
 import requests
+import yaml
 
 from airflow_testlib import (
     COMPONENT_UNITS,
@@ -262,6 +265,21 @@ def test_outsider_needs_the_redis_password(hosts, groups):
     assert "NOAUTH" in out.stdout + out.stderr
 
 
+def _converge_vars() -> dict:
+    """The JSON extra vars molecule.yml's converge passes besides the inventory
+    (HTTPS api-servers, the broker's keys under a prefix): the playbooks
+    these tests run get the same."""
+    args = yaml.safe_load((Path(__file__).resolve().parents[1] / "molecule.yml").read_text())
+    extra = {}
+    for arg in args["ansible"]["executor"]["args"]["ansible_playbook"]:
+        if arg.startswith("{"):
+            extra.update(json.loads(arg))
+    return extra
+
+
+CONVERGE_VARS = _converge_vars()
+
+
 def test_celery_uses_the_key_prefix_of_airflow_config(hosts, groups, secrets):
     """converge sets [celery_broker_transport_options] global_keyprefix: every
     Celery key in the broker carries it, so the health gate, which started
@@ -271,8 +289,9 @@ def test_celery_uses_the_key_prefix_of_airflow_config(hosts, groups, secrets):
     keys = data.check_output(
         "REDISCLI_AUTH=%s redis-cli -h %s --scan --pattern '*kombu*'", secrets["vault_redis_password"], address(data)
     ).split()
+    prefix = CONVERGE_VARS["airflow_config"]["celery_broker_transport_options"]["global_keyprefix"]
     assert keys, "no Celery (kombu) keys in the broker"
-    assert all(key.startswith("cluster_") for key in keys), keys
+    assert all(key.startswith(prefix) for key in keys), (prefix, keys)
 
 
 # The workers' current release has psycopg2 and redis: probe from there, as Airflow does.
@@ -294,9 +313,6 @@ def _redis_probe(address_: str, password: str | None) -> str:
 # --- last: retiring a worker (it stays out of service) ------------------------
 
 
-# what molecule.yml's converge passes besides the inventory (HTTPS
-# api-servers, the broker's keys under a prefix)
-CONVERGE_VARS = {"airflow_api_tls": True, "airflow_config": {"celery_broker_transport_options": {"global_keyprefix": "cluster_"}}}
 
 
 def test_retire_is_refused_for_unknown_hosts_and_the_execution_api(groups):
