@@ -1,16 +1,19 @@
 """DAG deploys (playbooks/dags.yml, `make dags`): a changed DAG folder ships
-in one step, the new DAG gets parsed, nothing restarts, files removed on the
+in one step (inside the unpacking command when small, as a copied file when
+big), the new DAG gets parsed, nothing restarts, files removed on the
 controller go from the host, and an unchanged folder changes nothing."""
 
 from __future__ import annotations
 
+import hashlib
+import os
 import shutil
 import textwrap
 import time
 
 import testinfra.utils.ansible_runner
 
-from airflow_testlib import COMPONENT_UNITS, INVENTORY, ROOT, changed_count, run_playbook
+from airflow_testlib import COMPONENT_UNITS, INVENTORY, ROOT, changed_count, run_playbook, task_outcomes
 
 testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY).get_hosts("airflow_api_server")
 
@@ -31,6 +34,7 @@ DAG = textwrap.dedent(
 )
 # the single node runs every component (flower too)
 UNITS = list(COMPONENT_UNITS.values())
+SEND = "airflow : Send the archive | dags"
 
 
 def main_pids(host) -> dict[str, str]:
@@ -55,6 +59,19 @@ def test_dag_change_ships_without_restart(host, api, tmp_path):
         assert (dag.user, dag.group, dag.mode) == ("root", "airflow", 0o640)
         assert api.wait_for_dag("shipped_by_dags_playbook")["dag_id"] == "shipped_by_dags_playbook"
         assert main_pids(host) == pids, "a DAG change restarted a component"
+        # a small folder travels inside the unpacking command: no copy
+        assert task_outcomes(shipped, SEND) == ["skipping"], shipped.stdout[-3000:]
+
+        # 1 MiB of random bytes gzips to more than the inline limit: sent as a file first
+        blob = os.urandom(1 << 20)
+        (src / "data.bin").write_bytes(blob)
+        big = run_playbook("playbooks/dags.yml", {"airflow_dags_src": f"{src}/"})
+        assert big.returncode == 0, big.stdout[-3000:]
+        assert task_outcomes(big, SEND) == ["changed"], big.stdout[-3000:]
+        assert host.file("/var/lib/airflow/dags/data.bin").sha256sum == hashlib.sha256(blob).hexdigest()
+        assert host.file("/var/lib/airflow/dags/shipped.py").content_string == DAG
+        assert not host.file("/var/cache/airflow-releases/dags.tar").exists, "the sent archive was left behind"
+        assert main_pids(host) == pids, "a DAG change restarted a component"
 
         again = run_playbook("playbooks/dags.yml", {"airflow_dags_src": f"{src}/"})
         assert again.returncode == 0 and changed_count(again) == 0, again.stdout[-3000:]
@@ -62,5 +79,6 @@ def test_dag_change_ships_without_restart(host, api, tmp_path):
         restored = run_playbook("playbooks/dags.yml", {})
     assert restored.returncode == 0, restored.stdout[-3000:]
     assert not host.file("/var/lib/airflow/dags/shipped.py").exists
+    assert not host.file("/var/lib/airflow/dags/data.bin").exists
     assert host.file("/var/lib/airflow/dags/smoke_celery.py").exists
     assert main_pids(host) == pids

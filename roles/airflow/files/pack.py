@@ -13,14 +13,22 @@ Names given after the folder are top-level entries left out (tasks/code.yml:
 the collection's own Ansible plugin folders when the plugin source is the
 collection's plugins/ folder).
 
-usage: python3 pack.py FOLDER [SKIP...]  ->  prints {"id": "<sha1>", "path": "<archive>"}
+With --inline-max BYTES, an archive whose gzip is at most that size is also
+written base64-encoded beside it ("inline": its path, else ""):
+tasks/sync_swap.yml hands it to the host on the unpacking command's stdin
+instead of copying the archive first (one round trip instead of several).
+
+usage: python3 pack.py [--inline-max BYTES] FOLDER [SKIP...]
+  ->  prints {"id": "<sha1>", "path": "<archive>", "inline": "<base64 of its gzip>" or ""}
 """
 
+import argparse
+import base64
+import gzip
 import hashlib
 import io
 import json
 import os
-import sys
 import tarfile
 import tempfile
 
@@ -59,23 +67,42 @@ def pack(src, skip=()):
     return buf.getvalue()
 
 
+def cached(path, data, valid):
+    """Write data to path (0600, atomic rename) unless path already holds valid content."""
+    try:
+        with open(path, "rb") as f:
+            if valid(f.read()):
+                return
+    except (OSError, ValueError, EOFError, gzip.BadGzipFile):
+        pass  # missing or damaged: written again
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path))
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
 def main():
-    src = sys.argv[1]
-    if not os.path.isdir(src):
-        sys.exit(f"{src} is not a folder")
-    data = pack(src, sys.argv[2:])
+    parser = argparse.ArgumentParser(description="Pack a folder for tasks/sync.yml.")
+    parser.add_argument("--inline-max", type=int, default=0, metavar="BYTES")
+    parser.add_argument("folder")
+    parser.add_argument("skip", nargs="*")
+    args = parser.parse_args()
+    if not os.path.isdir(args.folder):
+        parser.exit(1, f"{args.folder} is not a folder\n")
+    data = pack(args.folder, args.skip)
     digest = hashlib.sha1(data).hexdigest()
     cache = os.path.join(os.path.expanduser("~"), ".cache", "airflow-vm", "sync")
     os.makedirs(cache, mode=0o700, exist_ok=True)
     os.chmod(cache, 0o700)
     path = os.path.join(cache, f"{digest}.tar")
-    if not os.path.exists(path) or hashlib.sha1(open(path, "rb").read()).hexdigest() != digest:
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path))
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    print(json.dumps({"id": digest, "path": path}))
+    cached(path, data, lambda old: hashlib.sha1(old).hexdigest() == digest)
+    inline = ""
+    packed = gzip.compress(data, mtime=0)
+    if len(packed) <= args.inline_max:
+        inline = f"{path}.gz.b64"
+        cached(inline, base64.b64encode(packed), lambda old: hashlib.sha1(gzip.decompress(base64.b64decode(old))).hexdigest() == digest)
+    print(json.dumps({"id": digest, "path": path, "inline": inline}))
 
 
 if __name__ == "__main__":

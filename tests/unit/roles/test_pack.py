@@ -5,8 +5,15 @@ folders when the plugin source is the collection's own plugins/)."""
 
 from __future__ import annotations
 
+import base64
+import gzip
+import hashlib
 import importlib.util
 import io
+import json
+import os
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -46,3 +53,26 @@ def test_same_content_same_bytes(tmp_path):
     assert pack.pack(str(first), ["action"]) == pack.pack(str(second), ["action"])
     (second / "plugin.py").write_text("changed")
     assert pack.pack(str(first), ["action"]) != pack.pack(str(second), ["action"])
+
+
+def run_pack(home: Path, *args: str) -> dict:
+    out = subprocess.run([sys.executable, str(PACK), *args], env={**os.environ, "HOME": str(home)},
+                         capture_output=True, text=True, check=True).stdout
+    return json.loads(out)
+
+
+def test_a_small_archive_is_also_written_inline_and_a_big_one_is_not(tmp_path):
+    src = tree(tmp_path / "plugins")
+    small = run_pack(tmp_path / "home", "--inline-max", "100000", str(src), "action")
+    data = Path(small["path"]).read_bytes()
+    assert small["id"] == hashlib.sha1(data).hexdigest() and data == pack.pack(str(src), ["action"])
+    # what tasks/sync_swap.yml pipes through `base64 -d | tar -xz`
+    assert gzip.decompress(base64.b64decode(Path(small["inline"]).read_bytes())) == data
+    assert oct(Path(small["inline"]).stat().st_mode & 0o777) == "0o600"
+
+    # a damaged inline file is written again; over the limit (or without one) there is none
+    Path(small["inline"]).write_bytes(b"damaged")
+    again = run_pack(tmp_path / "home", "--inline-max", "100000", str(src), "action")
+    assert again == small and gzip.decompress(base64.b64decode(Path(small["inline"]).read_bytes())) == data
+    assert run_pack(tmp_path / "home", "--inline-max", "10", str(src), "action")["inline"] == ""
+    assert run_pack(tmp_path / "home", str(src), "action") == {**small, "inline": ""}
