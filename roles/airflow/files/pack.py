@@ -19,7 +19,7 @@ tasks/sync_swap.yml hands it to the host on the unpacking command's stdin
 instead of copying the archive first (one round trip instead of several).
 
 usage: python3 pack.py [--inline-max BYTES] FOLDER [SKIP...]
-  ->  prints {"id": "<sha1>", "path": "<archive>", "inline": "<base64 of its gzip>" or ""}
+  ->  prints {"id": "<sha1>", "path": "<archive>", "inline": "<archive>.gz.b64" or ""}
 """
 
 import argparse
