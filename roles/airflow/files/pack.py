@@ -13,13 +13,19 @@ Names given after the folder are top-level entries left out (tasks/code.yml:
 the collection's own Ansible plugin folders when the plugin source is the
 collection's plugins/ folder).
 
-With --inline-max BYTES, an archive whose gzip is at most that size is also
-written base64-encoded beside it ("inline": its path, else ""):
-tasks/sync_swap.yml hands it to the host on the unpacking command's stdin
-instead of copying the archive first (one round trip instead of several).
+With --inline-max BYTES, an archive whose gzip is at most that size is
+written gzip-compressed and base64-encoded instead ("inline": its path,
+"path": ""): tasks/sync_swap.yml hands it to the host on the unpacking
+command's stdin instead of copying the archive first (one round trip
+instead of several). Otherwise the tar is written ("path", "inline": "").
+
+Every run also removes what the cache holds that no run has written or
+reused for PRUNE_AFTER seconds (a day): an archive is only ever needed
+between its packing and its transfer in the same run, so the cache stays
+the size of the folders synced lately, not of every version ever shipped.
 
 usage: python3 pack.py [--inline-max BYTES] FOLDER [SKIP...]
-  ->  prints {"id": "<sha1>", "path": "<archive>", "inline": "<archive>.gz.b64" or ""}
+  ->  prints {"id": "<sha1>", "path": "<sha1>.tar" or "", "inline": "<sha1>.tar.gz.b64" or ""}
 """
 
 import argparse
@@ -31,8 +37,10 @@ import json
 import os
 import tarfile
 import tempfile
+import time
 
 SKIP_DIRS = {"__pycache__", ".git"}
+PRUNE_AFTER = 24 * 3600
 
 
 def entries(src, skip=()):
@@ -68,10 +76,12 @@ def pack(src, skip=()):
 
 
 def cached(path, data, valid):
-    """Write data to path (0600, atomic rename) unless path already holds valid content."""
+    """Write data to path (0600, atomic rename) unless path already holds
+    valid content; a reused file's time is renewed (prune() keeps it)."""
     try:
         with open(path, "rb") as f:
             if valid(f.read()):
+                os.utime(path)
                 return
     except (OSError, ValueError, EOFError, gzip.BadGzipFile):
         pass  # missing or damaged: written again
@@ -80,6 +90,19 @@ def cached(path, data, valid):
         f.write(data)
     os.chmod(tmp, 0o600)
     os.replace(tmp, path)
+
+
+def prune(cache):
+    """Remove the cache's files (and leftovers of interrupted runs) untouched
+    for PRUNE_AFTER seconds. A parallel run may remove the same file first:
+    that is fine."""
+    now = time.time()
+    for entry in os.scandir(cache):
+        try:
+            if entry.is_file(follow_symlinks=False) and now - entry.stat(follow_symlinks=False).st_mtime > PRUNE_AFTER:
+                os.unlink(entry.path)
+        except FileNotFoundError:
+            pass
 
 
 def main():
@@ -96,12 +119,14 @@ def main():
     os.makedirs(cache, mode=0o700, exist_ok=True)
     os.chmod(cache, 0o700)
     path = os.path.join(cache, f"{digest}.tar")
-    cached(path, data, lambda old: hashlib.sha1(old).hexdigest() == digest)
     inline = ""
-    packed = gzip.compress(data, mtime=0)
-    if len(packed) <= args.inline_max:
-        inline = f"{path}.gz.b64"
+    packed = gzip.compress(data, mtime=0) if args.inline_max > 0 else None
+    if packed is not None and len(packed) <= args.inline_max:
+        path, inline = "", f"{path}.gz.b64"
         cached(inline, base64.b64encode(packed), lambda old: hashlib.sha1(gzip.decompress(base64.b64decode(old))).hexdigest() == digest)
+    else:
+        cached(path, data, lambda old: hashlib.sha1(old).hexdigest() == digest)
+    prune(cache)
     print(json.dumps({"id": digest, "path": path, "inline": inline}))
 
 

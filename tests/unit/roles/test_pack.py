@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import tarfile
+import time
 from pathlib import Path
 
 PACK = Path(__file__).resolve().parents[3] / "roles" / "airflow" / "files" / "pack.py"
@@ -61,18 +62,44 @@ def run_pack(home: Path, *args: str) -> dict:
     return json.loads(out)
 
 
-def test_a_small_archive_is_also_written_inline_and_a_big_one_is_not(tmp_path):
+def test_a_small_archive_is_written_inline_and_a_big_one_as_tar(tmp_path):
     src = tree(tmp_path / "plugins")
+    data = pack.pack(str(src), ["action"])
     small = run_pack(tmp_path / "home", "--inline-max", "100000", str(src), "action")
-    data = Path(small["path"]).read_bytes()
-    assert small["id"] == hashlib.sha1(data).hexdigest() and data == pack.pack(str(src), ["action"])
+    assert small["id"] == hashlib.sha1(data).hexdigest() and small["path"] == ""
     # what tasks/sync_swap.yml pipes through `base64 -d | tar -xz`
     assert gzip.decompress(base64.b64decode(Path(small["inline"]).read_bytes())) == data
     assert oct(Path(small["inline"]).stat().st_mode & 0o777) == "0o600"
+    cache = Path(small["inline"]).parent
+    assert sorted(p.name for p in cache.iterdir()) == [f"{small['id']}.tar.gz.b64"]
 
-    # a damaged inline file is written again; over the limit (or without one) there is none
+    # a damaged inline file is written again
     Path(small["inline"]).write_bytes(b"damaged")
-    again = run_pack(tmp_path / "home", "--inline-max", "100000", str(src), "action")
-    assert again == small and gzip.decompress(base64.b64decode(Path(small["inline"]).read_bytes())) == data
-    assert run_pack(tmp_path / "home", "--inline-max", "10", str(src), "action")["inline"] == ""
-    assert run_pack(tmp_path / "home", str(src), "action") == {**small, "inline": ""}
+    assert run_pack(tmp_path / "home", "--inline-max", "100000", str(src), "action") == small
+    assert gzip.decompress(base64.b64decode(Path(small["inline"]).read_bytes())) == data
+
+    # over the limit, or without one: the tar, to be copied
+    big = run_pack(tmp_path / "home", "--inline-max", "10", str(src), "action")
+    assert big == {"id": small["id"], "path": str(cache / f"{small['id']}.tar"), "inline": ""}
+    assert Path(big["path"]).read_bytes() == data
+    assert run_pack(tmp_path / "home", str(src), "action") == big
+
+
+def test_the_cache_keeps_what_was_used_within_a_day(tmp_path):
+    src = tree(tmp_path / "plugins")
+    first = run_pack(tmp_path / "home", str(src))
+    cache = Path(first["path"]).parent
+    leftover = cache / "tmpabc123"  # an interrupted write
+    leftover.write_bytes(b"x")
+    old = time.time() - pack.PRUNE_AFTER - 60
+    for path in (Path(first["path"]), leftover):
+        os.utime(path, (old, old))
+    (src / "plugin.py").write_text("changed")
+    second = run_pack(tmp_path / "home", str(src))
+    assert second["id"] != first["id"]
+    assert sorted(cache.iterdir()) == [Path(second["path"])]
+
+    # an archive reused by a run is renewed, and so kept
+    os.utime(second["path"], (old, old))
+    assert run_pack(tmp_path / "home", str(src)) == second
+    assert time.time() - Path(second["path"]).stat().st_mtime < 60
