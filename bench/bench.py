@@ -15,10 +15,11 @@ Figures, each the median of --runs N runs (every run is kept in the JSON):
            testbed_seconds): a data host (postgresql, redis), a core host
            (api-server, scheduler, dag-processor, triggerer) and 1 or 4
            worker hosts; ratio 4/1. Each run also records the machine's busy
-           CPU seconds (all its cores: hosts, docker, controller) and the
-           controller's; the wall ratio nears their ratio 4/1 (the median of
-           the paired runs' ratios) as both deploys keep this machine's cores
-           busy (the hosts share them).
+           CPU seconds (all its cores: hosts, docker, controller), the
+           controller's and each host's own (its container's cgroup); the wall
+           ratio nears their ratio 4/1 (the median of the paired runs' ratios)
+           as both deploys keep this machine's cores busy (the hosts share
+           them), and what one more worker host costs tells why.
   config   a config-only change re-deployed with site.yml on a cluster with
            two core hosts (data, core1, core2, worker1; deployed once, not
            timed): wall seconds, and the seconds in which neither api-server
@@ -110,6 +111,28 @@ def busy_cpu_seconds():
     daemon and the controller share them."""
     fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
     return sum(int(fields[i]) for i in (1, 2, 3, 6, 7)) / os.sysconf("SC_CLK_TCK")
+
+
+def host_cpu_seconds(names):
+    """CPU seconds each test-bed container has used since it was created
+    (its cgroup: v1 or v2, docker's cgroupfs or systemd driver); None when
+    this machine exposes none of them."""
+    ids = subprocess.run(["docker", "inspect", "--format", "{{.Id}}", *names],
+                         capture_output=True, text=True).stdout.split()
+    out = {}
+    for name, cid in zip(names, ids):
+        for path, scale in ((f"/sys/fs/cgroup/cpuacct/docker/{cid}/cpuacct.usage", 1e9),
+                            (f"/sys/fs/cgroup/cpuacct/system.slice/docker-{cid}.scope/cpuacct.usage", 1e9),
+                            (f"/sys/fs/cgroup/docker/{cid}/cpu.stat", 1e6),
+                            (f"/sys/fs/cgroup/system.slice/docker-{cid}.scope/cpu.stat", 1e6)):
+            try:
+                text = Path(path).read_text()
+            except OSError:
+                continue
+            usage = re.search(r"^usage_usec (\d+)", text, re.M) if path.endswith("cpu.stat") else re.match(r"\d+", text)
+            out[name] = round(int(usage[1] if path.endswith("cpu.stat") else usage[0]) / scale, 1)
+            break
+    return out or None
 
 
 def children_cpu_seconds():
@@ -223,7 +246,7 @@ def fresh_deploy(layout, name, extra=()):
     created = time.monotonic()
     run = deploy(layout, "site.yml", name, ["-e", f"airflow_release_cache_dir={releases}", *extra])
     run.update(seconds=round(time.monotonic() - start, 1), testbed_seconds=round(created - start, 1),
-               deploy_seconds=run["seconds"], cache=cache)
+               deploy_seconds=run["seconds"], cache=cache, host_cpu_seconds=host_cpu_seconds(names))
     testbed(names, "harvest", name)
     return run
 
@@ -353,7 +376,8 @@ class Bench:
                 by[layout].append(fresh_deploy(layout, f"{layout}-{i + 1}"))
                 run = by[layout][-1]
                 print(f"{layout} {i + 1}: site.yml {run['deploy_seconds']} s ({run['cpu_seconds']} CPU-s busy, controller"
-                      f" {run['controller_cpu_seconds']}), containers {run['testbed_seconds']} s ({run['cache']})")
+                      f" {run['controller_cpu_seconds']}), containers {run['testbed_seconds']} s ({run['cache']})"
+                      f"; CPU-s by host: {run['host_cpu_seconds']}")
         cleanup()
         c1, c4 = (figure(by[k], None, key="deploy_seconds") for k in by)
         ratio = round(c4["median"] / c1["median"], 2)
@@ -362,11 +386,21 @@ class Bench:
         # separate VMs would not: the wall ratio nears the CPU ratio as both
         # deploys keep the cores busy.
         cpu = [round(b["cpu_seconds"] / a["cpu_seconds"], 2) for a, b in zip(by["cluster1"], by["cluster4"])]
+        # What one more worker host costs (median over the paired runs): the
+        # machine's busy CPU-s, the controller's, and the host's own (its
+        # container's cgroup; the rest is docker's). On a machine with nproc
+        # cores they add about extra * busy / nproc s to the wall time.
+        extra = len(LAYOUTS["cluster4"]) - len(LAYOUTS["cluster1"])
+        per_worker = {key: statistics.median_low(round((b[key] - a[key]) / extra, 1)
+                                                 for a, b in zip(by["cluster1"], by["cluster4"]))
+                      for key in ("cpu_seconds", "controller_cpu_seconds")}
+        workers = [v for r in by["cluster4"] for h, v in (r["host_cpu_seconds"] or {}).items() if "worker" in h]
+        per_worker["host_cpu_seconds"] = statistics.median_low(workers) if workers else None
         self.results.update(cluster1=c1, cluster4=c4, cluster_ratio={
             "median": ratio, "target": TARGETS["cluster_ratio"], "pass": ratio <= TARGETS["cluster_ratio"],
             "unit": "x", "values": [round(b["deploy_seconds"] / a["deploy_seconds"], 2)
                                     for a, b in zip(by["cluster1"], by["cluster4"])],
-            "cpu_ratio": statistics.median_low(cpu), "cpu_ratios": cpu})
+            "cpu_ratio": statistics.median_low(cpu), "cpu_ratios": cpu, "per_extra_worker": per_worker})
 
 
     def config(self):
@@ -469,6 +503,10 @@ def table(results):
             runs += f" (busy CPU-s: {', '.join(str(r['cpu_seconds']) for r in fig['runs'])})"
         if key == "cluster_ratio" and "cpu_ratios" in fig:
             runs += f" (CPU-s ratio: {', '.join(map(str, fig['cpu_ratios']))})"
+            if "per_extra_worker" in fig:
+                w = fig["per_extra_worker"]
+                runs += (f" (per extra worker host: {w['cpu_seconds']} busy CPU-s, {w['host_cpu_seconds']} on the host,"
+                         f" {w['controller_cpu_seconds']} controller)")
         result = "-" if fig.get("target") is None else ("PASS" if fig["pass"] else "MISS")
         rows.append(f"| {label} | {fig['median']} {unit} | {runs} | {target} | {result} |")
     return "\n".join(rows)
