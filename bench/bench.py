@@ -45,6 +45,7 @@ output: the slowest tasks). Bench containers are removed at start and at the
 end, also on failure; no other container is touched.
 
   .venv/bin/python bench/bench.py [--runs 3] [--only single|rerun|cluster|dags|config|upgrade]... [--json PATH]
+                                  [--keep-cache] [--task-cpu]
 """
 import argparse
 import datetime
@@ -64,6 +65,8 @@ from pathlib import Path
 
 import yaml
 
+import cgroup_cpu  # bench/cgroup_cpu.py
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 WORK = BENCH / ".work"
@@ -75,6 +78,7 @@ BIN = Path(sys.executable).parent
 PLAYBOOK = str(BIN / "ansible-playbook")
 DAGS_FOLDER = "/var/lib/airflow/dags"  # the role's airflow_dags_folder default
 DAG_FILE = "bench_dag_change.py"
+TASK_CPU = False  # --task-cpu
 FIGURES = ["single", "rerun", "dags", "cluster", "config", "upgrade"]
 
 AIRFLOW = ["airflow_api_server", "airflow_scheduler", "airflow_dag_processor",
@@ -115,24 +119,8 @@ def busy_cpu_seconds():
 
 def host_cpu_seconds(names):
     """CPU seconds each test-bed container has used since it was created
-    (its cgroup: v1 or v2, docker's cgroupfs or systemd driver); None when
-    this machine exposes none of them."""
-    ids = subprocess.run(["docker", "inspect", "--format", "{{.Id}}", *names],
-                         capture_output=True, text=True).stdout.split()
-    out = {}
-    for name, cid in zip(names, ids):
-        for path, scale in ((f"/sys/fs/cgroup/cpuacct/docker/{cid}/cpuacct.usage", 1e9),
-                            (f"/sys/fs/cgroup/cpuacct/system.slice/docker-{cid}.scope/cpuacct.usage", 1e9),
-                            (f"/sys/fs/cgroup/docker/{cid}/cpu.stat", 1e6),
-                            (f"/sys/fs/cgroup/system.slice/docker-{cid}.scope/cpu.stat", 1e6)):
-            try:
-                text = Path(path).read_text()
-            except OSError:
-                continue
-            usage = re.search(r"^usage_usec (\d+)", text, re.M) if path.endswith("cpu.stat") else re.match(r"\d+", text)
-            out[name] = round(int(usage[1] if path.endswith("cpu.stat") else usage[0]) / scale, 1)
-            break
-    return out or None
+    (bench/cgroup_cpu.py); None when this machine exposes no cgroup of them."""
+    return {name: round(v, 1) for name, v in cgroup_cpu.read(cgroup_cpu.cgroup_files(names)).items()} or None
 
 
 def children_cpu_seconds():
@@ -140,11 +128,15 @@ def children_cpu_seconds():
     return usage.ru_utime + usage.ru_stime
 
 
-def ansible(args, log, check=True):
-    """Run ansible-playbook from the repo root; output into log. Returns (seconds, text, rc)."""
-    env = dict(os.environ,
+def ansible(args, log, check=True, task_cpu=None):
+    """Run ansible-playbook from the repo root; output into log. Returns (seconds, text, rc).
+    task_cpu: a path for the task_cpu callback's JSON (bench/callback_plugins)."""
+    callbacks = {"ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks"}
+    if task_cpu:
+        callbacks = {"ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks,task_cpu",
+                     "ANSIBLE_CALLBACK_PLUGINS": str(BENCH / "callback_plugins"), "BENCH_TASK_CPU": str(task_cpu)}
+    env = dict(os.environ, **callbacks,
                ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-               ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks",
                PROFILE_TASKS_TASK_OUTPUT_LIMIT="30",
                ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1",
                # facts survive between runs: `--tags` runs skip site.yml's fact play
@@ -209,9 +201,10 @@ def write_inventory(layout):
 def deploy(layout, playbook, name, extra=()):
     """One playbook run against a layout; fails unless rc=0 and failed=unreachable=0."""
     log = log_path(name)
+    task_cpu = log.with_suffix(".task-cpu.json") if TASK_CPU else None
     busy, controller = busy_cpu_seconds(), children_cpu_seconds()
     seconds, text, _ = ansible(["-i", WORK / layout, "--vault-password-file", VAULT_PASS,
-                                ROOT / "playbooks" / playbook, *extra], log)
+                                ROOT / "playbooks" / playbook, *extra], log, task_cpu=task_cpu)
     busy, controller = busy_cpu_seconds() - busy, children_cpu_seconds() - controller
     recap = text[text.rfind("PLAY RECAP"):]
     hosts = {m[0]: dict(zip(("ok", "changed", "unreachable", "failed"), map(int, m[1:])))
@@ -223,7 +216,15 @@ def deploy(layout, playbook, name, extra=()):
     # processes and the docker CLI calls of its connection
     return {"seconds": round(seconds, 1), "changed": sum(h["changed"] for h in hosts.values()),
             "cpu_seconds": round(busy, 1), "controller_cpu_seconds": round(controller, 1),
-            "recap": hosts, "log": str(log.relative_to(ROOT))}
+            "recap": hosts, "log": str(log.relative_to(ROOT)),
+            **({"task_cpu": str(task_cpu.relative_to(ROOT))} if task_cpu else {})}
+
+
+def top_tasks(run, host, n=8):
+    """The n tasks that took most CPU on host (--task-cpu), as text."""
+    rows = json.loads((ROOT / run["task_cpu"]).read_text()) if "task_cpu" in run else []
+    rows = sorted(rows, key=lambda r: -r["hosts"].get(host, 0))[:n]
+    return ", ".join(f"{r['task']} {r['hosts'][host]:.1f}" for r in rows if r["hosts"].get(host))
 
 
 def cache_state():
@@ -378,6 +379,9 @@ class Bench:
                 print(f"{layout} {i + 1}: site.yml {run['deploy_seconds']} s ({run['cpu_seconds']} CPU-s busy, controller"
                       f" {run['controller_cpu_seconds']}), containers {run['testbed_seconds']} s ({run['cache']})"
                       f"; CPU-s by host: {run['host_cpu_seconds']}")
+                if TASK_CPU:
+                    worker = next(h for h in LAYOUTS[layout] if "worker" in h)
+                    print(f"  CPU-s of {worker} by task: {top_tasks(run, worker)} ({run['task_cpu']})")
         cleanup()
         c1, c4 = (figure(by[k], None, key="deploy_seconds") for k in by)
         ratio = round(c4["median"] / c1["median"], 2)
@@ -519,7 +523,12 @@ def main():
     parser.add_argument("--json", type=Path, default=BENCH / "results.json", help="results file")
     parser.add_argument("--keep-cache", action="store_true",
                         help="do not empty the package caches (no cold run when they are warm)")
+    parser.add_argument("--task-cpu", action="store_true",
+                        help="record each deploy's CPU seconds per task and host (bench/callback_plugins/task_cpu.py)"
+                             " in <log>.task-cpu.json; it costs the controller a little CPU itself")
     args = parser.parse_args()
+    global TASK_CPU
+    TASK_CPU = args.task_cpu
     only = [f for f in FIGURES if f in (args.only or FIGURES)]
     LOGS.mkdir(parents=True, exist_ok=True)
     bench, error = Bench(args), None
