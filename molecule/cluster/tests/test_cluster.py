@@ -49,6 +49,18 @@ def hosts(groups):
     return {name: host_of(name) for name in names}
 
 
+def test_every_host_was_managed_as_a_login_user_through_sudo(hosts, groups):
+    """As production reaches its VMs (group via_sudo): converge and re-run
+    logged in as the login user and ran Ansible's modules through sudo,
+    which records each in the journal (the outsider gets no role)."""
+    user = yaml.safe_load((Path(__file__).resolve().parents[2] / "shared/vars/vm.yml").read_text())["vm_login_user"]
+    for name in sorted({n for hs in groups.values() for n in hs}):
+        host = hosts[name]
+        count = host.check_output(
+            f"journalctl _COMM=sudo --output cat --no-pager | grep -c '^ *{user} : .*COMMAND=.*BECOME-SUCCESS-' || true")
+        assert int(count) >= 20, f"{name}: {count} module runs of {user} through sudo in the journal"
+
+
 def test_components_run_where_the_inventory_says(groups, hosts):
     for group, unit in COMPONENT_UNITS.items():
         for name, host in hosts.items():
