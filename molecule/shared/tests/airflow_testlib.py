@@ -95,6 +95,8 @@ def playbook_env(**extra: str) -> dict[str, str]:
         ANSIBLE_FORCE_COLOR="0",
         ANSIBLE_GATHERING="explicit",
         ANSIBLE_PIPELINING="true",
+        # a fetch that would read a file through slurp fails (molecule/shared/library/slurp.py)
+        ANSIBLE_LIBRARY=str(SHARED / "library"),
         **extra,
     )
     env.setdefault("ANSIBLE_VAULT_PASSWORD_FILE", str(SHARED / ".vault_pass"))

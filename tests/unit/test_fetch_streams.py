@@ -1,0 +1,73 @@
+"""A root-only file reaches the controller streamed, never through slurp.
+
+Ansible's fetch reads the file with the slurp module (base64, the whole
+file in memory on both sides) whenever the task becomes, which every task
+does on an inventory that logs in as a user with sudo. The airflow role's
+`fetch` entry point (release archives, `make backup FETCH=yes`) copies the
+file into a folder of the login user and fetches that without becoming.
+
+Both runs below become (su, root to root: this machine has no sudo) with
+molecule's trap on the library path (molecule/shared/library/slurp.py, a
+slurp that fails): the plain fetch hits the trap, the entry point does not
+and brings the file whole. The molecule scenarios run the same trap with a
+login user that is not root.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+PLAYBOOK = os.environ.get("ANSIBLE_PLAYBOOK", "ansible-playbook")
+PYTHON = str(Path(shutil.which(PLAYBOOK)).parent / "python") if shutil.which(PLAYBOOK) else sys.executable
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("su"), reason="becomes with su as root")
+
+
+def _run(tmp_path: Path, tasks: list) -> subprocess.CompletedProcess:
+    (tmp_path / "hosts.yml").write_text(yaml.safe_dump({"all": {"hosts": {"vm": {
+        "ansible_connection": "local", "ansible_become": True, "ansible_become_method": "su",
+        "ansible_python_interpreter": PYTHON}}}}))
+    (tmp_path / "play.yml").write_text(yaml.safe_dump([
+        {"name": "Fetch", "hosts": "vm", "gather_facts": False, "tasks": tasks}]))
+    (tmp_path / "ansible.cfg").write_text("[defaults]\n")
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_CONFIG=str(tmp_path / "ansible.cfg"),
+               ANSIBLE_ROLES_PATH=str(ROOT / "roles"), ANSIBLE_LIBRARY=str(ROOT / "molecule/shared/library"))
+    return subprocess.run([PLAYBOOK, "-i", str(tmp_path / "hosts.yml"), str(tmp_path / "play.yml")],
+                          capture_output=True, text=True, env=env, timeout=300, check=False)
+
+
+@pytest.fixture
+def root_only(tmp_path: Path) -> Path:
+    src = tmp_path / "host" / "dump.bin"
+    src.parent.mkdir(mode=0o700)
+    src.write_bytes(os.urandom(3 * 1024 * 1024))
+    src.chmod(0o600)
+    return src
+
+
+def test_a_fetch_that_becomes_reads_through_slurp_and_the_trap_fails_it(tmp_path, root_only):
+    run = _run(tmp_path, [{"name": "plain fetch", "ansible.builtin.fetch": {
+        "src": str(root_only), "dest": str(tmp_path / "plain.bin"), "flat": True}}])
+    assert run.returncode != 0, run.stdout
+    assert "through slurp" in run.stdout, run.stdout + run.stderr
+    assert not (tmp_path / "plain.bin").exists()
+
+
+def test_the_fetch_entry_point_streams_the_file_whole_and_leaves_no_copy(tmp_path, root_only):
+    before = set(Path("/var/tmp").glob("airflow-fetch.*"))
+    dest = tmp_path / "controller" / "dump.bin"
+    dest.parent.mkdir()
+    run = _run(tmp_path, [{"name": "entry point", "ansible.builtin.include_role": {"name": "airflow", "tasks_from": "fetch"},
+                           "vars": {"airflow_fetch_src": str(root_only), "airflow_fetch_dest": str(dest)}}])
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert hashlib.sha256(dest.read_bytes()).digest() == hashlib.sha256(root_only.read_bytes()).digest()
+    assert set(Path("/var/tmp").glob("airflow-fetch.*")) == before, "the scratch folder was left behind"
