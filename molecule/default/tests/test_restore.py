@@ -57,6 +57,8 @@ def test_backup_then_reset_then_restore(host, api, tmp_path):
     assert oct(fetch_dir.stat().st_mode & 0o777) == "0o700" and oct(fetched.stat().st_mode & 0o777) == "0o600"
     assert hashlib.sha256(fetched.read_bytes()).hexdigest() == host.check_output(f"sha256sum {dump}").split()[0]
     assert (host.file(dump).user, host.file(dump).mode) == ("postgres", 0o600), "the dump is readable by others"
+    # streamed from a copy of the login user's (the role's fetch), which is gone
+    assert host.run("ls -d /var/tmp/airflow-fetch.*").rc != 0, "the fetch left its copy of the dump behind"
 
     before = host.check_output(f"ls {BACKUP_DIR}").split()
     timer_run = host.run("systemctl start postgresql-backup.service")
