@@ -27,6 +27,7 @@ from airflow_testlib import (
     host_of,
     http_get,
     lowest_ansible_core,
+    playbook_tail,
     run_playbook,
     tls_trust,
 )
@@ -325,6 +326,21 @@ def _redis_probe(address_: str, password: str | None) -> str:
 # --- last: retiring a worker (it stays out of service) ------------------------
 
 
+
+
+def test_backup_fetch_from_the_data_host_is_streamed(hosts, groups, tmp_path):
+    """`make backup FETCH=yes` through sudo from the database host, which runs
+    no Airflow component: the dump arrives whole by the airflow role's fetch
+    (the test bed's slurp fails a fetch that would read it into memory), and
+    no copy of it stays in the host's /var/tmp."""
+    data = groups["postgresql"][0]
+    assert data not in groups["airflow"], f"{data} is an Airflow host too"
+    result = run_playbook("playbooks/backup.yml", {**CONVERGE_VARS, "backup_fetch": "yes", "backup_fetch_dir": str(tmp_path)})
+    assert result.returncode == 0, playbook_tail(result)
+    dump = re.search(rf"{data}:(/\S+/airflow-\d{{8}}T\d{{6}}Z\.dump)", result.stdout).group(1)
+    fetched = tmp_path / Path(dump).name
+    assert hashlib.sha256(fetched.read_bytes()).hexdigest() == hosts[data].check_output(f"sha256sum {dump}").split()[0]
+    assert hosts[data].run("ls -d /var/tmp/airflow-fetch.*").rc != 0, "the fetch left its copy of the dump behind"
 
 
 def test_retire_is_refused_for_unknown_hosts_and_the_execution_api(groups):
