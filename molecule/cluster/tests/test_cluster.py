@@ -22,6 +22,7 @@ from airflow_testlib import (
     AirflowAPI,
     address,
     api_url,
+    assert_fetched_whole,
     assert_no_import_errors,
     deployed_lock,
     host_of,
@@ -338,9 +339,7 @@ def test_backup_fetch_from_the_data_host_is_streamed(hosts, groups, tmp_path):
     result = run_playbook("playbooks/backup.yml", {**CONVERGE_VARS, "backup_fetch": "yes", "backup_fetch_dir": str(tmp_path)})
     assert result.returncode == 0, playbook_tail(result)
     dump = re.search(rf"{data}:(/\S+/airflow-\d{{8}}T\d{{6}}Z\.dump)", result.stdout).group(1)
-    fetched = tmp_path / Path(dump).name
-    assert hashlib.sha256(fetched.read_bytes()).hexdigest() == hosts[data].check_output(f"sha256sum {dump}").split()[0]
-    assert hosts[data].run("ls -d /var/tmp/airflow-fetch.*").rc != 0, "the fetch left its copy of the dump behind"
+    assert_fetched_whole(hosts[data], dump, tmp_path / Path(dump).name)
 
 
 def test_retire_is_refused_for_unknown_hosts_and_the_execution_api(groups):

@@ -537,6 +537,17 @@ def assert_refused_unchanged(result: subprocess.CompletedProcess, *names: str) -
     assert changed and max(changed) == 0, f"something changed before the error:\n{output[-3000:]}"
 
 
+def assert_fetched_whole(host, path: str, fetched: Path) -> None:
+    """`fetched` on the controller is the host's file at `path`, byte for byte
+    (SHA-256), and the airflow role's fetch (roles/airflow/tasks/fetch.yml)
+    left no scratch copy in the host's /var/tmp."""
+    assert fetched.is_file(), f"{fetched} not fetched"
+    digest = host.check_output(f"sha256sum {path}").split()[0]
+    assert hashlib.sha256(fetched.read_bytes()).hexdigest() == digest, f"{fetched} differs from {path}"
+    left = host.run("ls -d /var/tmp/airflow-fetch.*")
+    assert left.rc != 0, f"the fetch left its copy behind: {left.stdout}"
+
+
 def task_results(result: subprocess.CompletedProcess) -> list[tuple[str, str, str]]:
     """(task, outcome, host) for each result line a run printed: outcome is
     'ok', 'changed', 'skipping', 'failed' or 'fatal' (one per host and loop item)."""
