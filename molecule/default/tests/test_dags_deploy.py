@@ -13,7 +13,7 @@ import time
 
 import testinfra.utils.ansible_runner
 
-from airflow_testlib import COMPONENT_UNITS, INVENTORY, ROOT, changed_count, run_playbook, task_outcomes
+from airflow_testlib import COMPONENT_UNITS, INVENTORY, ROOT, changed_count, main_pid, run_playbook, task_outcomes
 
 testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY).get_hosts("airflow_api_server")
 
@@ -37,8 +37,8 @@ UNITS = list(COMPONENT_UNITS.values())
 SEND = "airflow : Send the archive | dags"
 
 
-def main_pids(host) -> dict[str, str]:
-    return {unit: host.check_output(f"systemctl show --property MainPID --value {unit}") for unit in UNITS}
+def main_pids(host) -> dict[str, int]:
+    return {unit: main_pid(host, unit) for unit in UNITS}
 
 
 def test_dag_change_ships_without_restart(host, api, tmp_path):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import testinfra.utils.ansible_runner
 
-from airflow_testlib import INVENTORY, changed_tasks, playbook_tail, release_of, run_playbook
+from airflow_testlib import INVENTORY, changed_tasks, metadata_sql, playbook_tail, release_of, run_playbook
 
 testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY).get_hosts("airflow_scheduler")
 
@@ -30,11 +30,6 @@ UV_CACHE, PIP_CACHE = "/var/cache/airflow-uv", "/var/cache/airflow-pip"
 RELEASE_CACHE = Path(os.environ["HOME"]) / ".cache/airflow-vm/releases"
 # the release archives (vars/main.yml: _airflow_release_suffix)
 ARCHIVE = ".tar.zst"
-
-
-def psql(host, sql: str) -> str:
-    """One SQL statement on the metadata database, as postgres (same host)."""
-    return host.check_output(f"runuser -u postgres -- psql -d airflow -tAc {sql!r}")
 
 
 def test_upkeep_timer_is_scheduled(host):
@@ -51,7 +46,7 @@ def test_upkeep_removes_only_what_is_old(host):
         f"install -d -o airflow -g airflow {old_dir} && runuser -u airflow -- touch {old_log} {new_log}"
         f" && touch -d '{OLD_LOG_DAYS} days ago' {old_log}"
     )
-    psql(
+    metadata_sql(
         host,
         f"INSERT INTO log (dttm, event, extra) VALUES (now() - interval '{OLD_ROW_DAYS} days', 'retention-test', 'old-{marker}'),"
         f" (now(), 'retention-test', 'new-{marker}')",
@@ -66,7 +61,7 @@ def test_upkeep_removes_only_what_is_old(host):
     assert not host.file(old_log).exists, f"{old_log} ({OLD_LOG_DAYS} days old) kept\n{journal}"
     assert not host.file(old_dir).exists, f"the emptied {old_dir} kept"
     assert host.file(new_log).exists, f"{new_log} (new) removed"
-    kept = psql(host, f"SELECT extra FROM log WHERE event = 'retention-test' AND extra LIKE '%-{marker}' ORDER BY extra")
+    kept = metadata_sql(host, f"SELECT extra FROM log WHERE event = 'retention-test' AND extra LIKE '%-{marker}' ORDER BY extra")
     assert kept.split() == [f"new-{marker}"], f"log rows left: {kept!r}\n{journal}"
     host.check_output(f"rm -f {new_log}")
 

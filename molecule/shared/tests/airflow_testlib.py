@@ -292,7 +292,7 @@ def wait_until(check, timeout: float, what: str, interval: float = 2) -> float:
         try:
             if check():
                 return time.monotonic() - start
-        except (requests.RequestException, ValueError, KeyError, AssertionError):
+        except (requests.RequestException, ValueError, KeyError, AssertionError, RuntimeError):
             pass
         assert time.monotonic() - start < timeout, f"{what}: not within {timeout} s"
         time.sleep(interval)
@@ -491,6 +491,16 @@ def assert_virtualenv_task(client: AirflowAPI, host) -> dict:
 def host_monotonic(host) -> float:
     """CLOCK_MONOTONIC of a test VM (the clock of systemd's *TimestampMonotonic), in seconds."""
     return float(host.check_output("python3 -c 'import time; print(time.monotonic())'"))
+
+
+def main_pid(host, unit: str) -> int:
+    """The unit's main process (0 when it has none)."""
+    return int(host.check_output(f"systemctl show -p MainPID --value {unit}"))
+
+
+def metadata_sql(host, sql: str) -> str:
+    """One SQL statement on the metadata database, as postgres (the host must run PostgreSQL)."""
+    return host.check_output(f"runuser -u postgres -- psql -d airflow -tAc {sql!r}")
 
 
 def unit_active_since(host, unit: str) -> float:
