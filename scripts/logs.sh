@@ -8,6 +8,11 @@ inventory="${1:?usage: $0 INVENTORY COMPONENT}"
 component="${2:?usage: $0 INVENTORY COMPONENT}"
 component="${component//_/-}"
 bin="$(cd "$(dirname "$0")/.." && pwd)/.venv/bin"
+# the host's variables include the vault's: the inventory's password file
+# unless one is given (as make deploy uses it)
+if [ -z "${ANSIBLE_VAULT_PASSWORD_FILE:-}" ] && [ -f "$inventory/.vault_pass" ]; then
+  export ANSIBLE_VAULT_PASSWORD_FILE="$inventory/.vault_pass"
+fi
 
 case "$component" in
   postgresql) group=postgresql unit=postgresql@* ;;

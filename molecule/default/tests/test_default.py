@@ -6,15 +6,17 @@ import hashlib
 import json
 import os
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
-import requests
 import testinfra.utils.ansible_runner
 
 from airflow_testlib import (
     COMPONENT_UNITS,
     INVENTORY,
+    ROOT,
+    SHARED,
     address,
     api_url,
     assert_no_import_errors,
@@ -61,7 +63,9 @@ def test_listening(host, port, where):
 
 
 def test_flower_not_on_network(host):
-    assert not host.socket(f"tcp://0.0.0.0:5555").is_listening
+    """Flower listens on loopback only (any other address, IPv4 or IPv6, fails)."""
+    listeners = host.check_output("ss -Hltn 'sport = :5555' | awk '{print $4}'").split()
+    assert listeners == ["127.0.0.1:5555"], listeners
 
 
 @pytest.mark.parametrize(
@@ -245,3 +249,25 @@ def test_units_run_the_current_release(host, unit):
     env = host.file("/etc/airflow/airflow.env").content_string.splitlines()
     path = next((line[5:] for line in env if line.startswith("PATH=")), "")
     assert path.split(":")[0] == f"{CURRENT}/bin", f"{unit} PATH={path}"
+
+
+def test_make_logs_follows_a_component_journal(host, tmp_path):
+    """`make logs` (scripts/logs.sh) on an inventory as `make bootstrap`
+    leaves it: the vault encrypted, its password file beside the hosts, no
+    ANSIBLE_VAULT_PASSWORD_FILE. It follows the scheduler's journal on the
+    host (still following when stopped after 20 s)."""
+    inventory = tmp_path / "inventory"
+    inventory.mkdir()
+    for entry in Path(INVENTORY).iterdir():
+        (inventory / entry.name).symlink_to(entry)
+    (inventory / ".vault_pass").symlink_to(SHARED / ".vault_pass")
+    env = {key: value for key, value in os.environ.items() if key != "ANSIBLE_VAULT_PASSWORD_FILE"}
+    result = subprocess.run(
+        ["timeout", "20", str(ROOT / "scripts/logs.sh"), str(inventory), "scheduler"],
+        capture_output=True, text=True, env=env, timeout=60, check=False,
+    )
+    assert result.returncode == 124, f"rc {result.returncode}: {result.stderr[-2000:]}"
+    name = host.check_output("hostname")
+    assert f"== journal of airflow-scheduler on {name}" in result.stderr, result.stderr[-2000:]
+    lines = result.stdout.splitlines()
+    assert lines and all(f" {name} " in line for line in lines if not line.startswith("--")), result.stdout[-2000:]
