@@ -67,7 +67,7 @@ def render(specs: dict) -> str:
                 default = "computed (see description)"
             typ = opt.get("type", "str") + (f" of {opt['elements']}" if "elements" in opt else "")
             if "choices" in opt:
-                desc += " One of: " + ", ".join(f"`{c}`" for c in opt["choices"]) + "."
+                desc += " One of: " + ", ".join(f"`{c}`" if c != "" else "`\"\"`" for c in opt["choices"]) + "."
             out.append(f"| `{name}` | {typ} | {default} | {desc.replace('|', '&#124;')} |")
         out.append("")
     out.append(END)
