@@ -16,11 +16,13 @@ from ansible.module_utils.common.text.converters import to_text
 from ansible.plugins.action import ActionBase
 
 # "pkg NAME installed" per installed package, "unit NAME ACTIVE ENABLED" per
-# unit (ENABLED is "no" for a unit systemd does not know), "calendar ok" or
-# "calendar bad: WHY" for a calendar expression.
+# unit (ENABLED is "no" for a unit systemd does not know: systemd 252 prints
+# nothing for it, 257 "not-found"), "calendar ok" or "calendar bad: WHY" for
+# a calendar expression.
 READ = r"""[ -z "$packages" ] || dpkg-query -W -f='pkg ${Package} ${db:Status-Status}\n' $packages 2>/dev/null
 for u in $units; do
   e=$(systemctl is-enabled "$u" 2>/dev/null)
+  [ "$e" != not-found ] || e=
   echo "unit $u $(systemctl is-active "$u") ${e:-no}"
 done
 [ -z "$calendar" ] || { why=$(systemd-analyze calendar "$calendar" 2>&1 >/dev/null) && echo "calendar ok" || echo "calendar bad:" $why; }"""

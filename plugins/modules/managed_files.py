@@ -171,15 +171,18 @@ def found(path):
 
 
 def ids(module, item):
-    try:
-        uid = pwd.getpwnam(item["owner"]).pw_uid
-    except KeyError:
-        module.fail_json(msg=f"{item['dest']}: owner {item['owner']!r} is not a user on this host")
-    try:
-        gid = grp.getgrnam(item["group"]).gr_gid
-    except KeyError:
-        module.fail_json(msg=f"{item['dest']}: group {item['group']!r} is not a group on this host")
-    return uid, gid
+    """The item's (uid, gid). An owner or group the host lacks fails the task;
+    in check mode it is -1 instead (an earlier task of the dry run, which
+    changed nothing, would create it), so the item shows as a change."""
+    found = []
+    for kind, name, lookup in (("owner", item["owner"], pwd.getpwnam), ("group", item["group"], grp.getgrnam)):
+        try:
+            found.append(lookup(name)[2])
+        except KeyError:
+            if not module.check_mode:
+                module.fail_json(msg=f"{item['dest']}: {kind} {name!r} is not a {'user' if kind == 'owner' else 'group'} on this host")
+            found.append(-1)
+    return tuple(found)
 
 
 def text_of(data):

@@ -99,11 +99,11 @@ def client(host) -> AirflowAPI:
     return AirflowAPI(api_url(host), "admin", admin_password())
 
 
-def playbook(name: str, extra_vars: dict, log: str):
+def playbook(name: str, extra_vars: dict, log: str, *options: str):
     """playbooks/<name> as a user runs it; returns (result, wall seconds). Its
     output goes to ARTIFACTS/<log>.log (the place is printed)."""
     start = time.monotonic()
-    result = run_playbook(f"playbooks/{name}", extra_vars)
+    result = run_playbook(f"playbooks/{name}", extra_vars, *options)
     took = time.monotonic() - start
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     where = ARTIFACTS / f"{log}.log"
@@ -112,9 +112,9 @@ def playbook(name: str, extra_vars: dict, log: str):
     return result, took
 
 
-def site(extra_vars: dict, log: str):
+def site(extra_vars: dict, log: str, *options: str):
     """playbooks/site.yml with this scenario's DAGs; returns (result, wall seconds)."""
-    return playbook("site.yml", {"airflow_dags_src": DAGS, **extra_vars}, log)
+    return playbook("site.yml", {"airflow_dags_src": DAGS, **extra_vars}, log, *options)
 
 
 def assert_ok(result, what: str) -> None:
@@ -214,6 +214,27 @@ def test_config_change_rolls_without_api_gap(groups, hosts, api_hosts):
     print(f"same config again: site.yml {took:.1f} s, changed={changed_count(again)}")
     assert_ok(again, "site.yml re-run")
     assert changed_count(again) == 0, f"re-run changed: {changed_tasks(again)}\n{playbook_tail(again)}"
+
+
+def test_a_dry_run_of_the_upgrade_changes_nothing(groups, hosts, api_hosts):
+    """`make check` with the new airflow_version: it says which release each
+    host would switch to, and switches, stops, migrates and backs up nothing."""
+    def snapshot() -> dict:
+        return {
+            name: (release_of(hosts[name]), [unit_active_since(hosts[name], unit) for unit in host_units(name, groups)])
+            for name in groups["airflow"]
+        } | {"backups": hosts[groups["postgresql"][0]].check_output(f"ls -A {BACKUP_DIR}")}
+
+    before = snapshot()
+    result, _ = site({"airflow_version": TO_VERSION}, "upgrade-dry-run", "--check", "--diff")
+    assert_ok(result, f"site.yml --check --diff with airflow_version {TO_VERSION}")
+    said = " ".join(result.stdout.split())
+    for name in groups["airflow"]:
+        assert re.search(rf"\[{re.escape(name)}\] => msg: would switch {re.escape(FROM_VERSION)}-py\S+ -> {re.escape(TO_VERSION)}-py", said), (
+            f"the dry run does not say what {name} would switch to:\n{playbook_tail(result)}"
+        )
+    assert snapshot() == before, "the dry run changed a release link, restarted a component or took a backup"
+    assert_versions(api_hosts, FROM_VERSION)
 
 
 def test_upgrade_3_0_2_to_3_3_2(groups, hosts, api_hosts):

@@ -219,6 +219,18 @@ def test_a_user_or_group_missing_on_the_host_is_named_and_nothing_is_written(bed
     assert not out.exists()
 
 
+def test_a_dry_run_counts_a_missing_user_or_group_as_a_change(bed):
+    """--check on a new host: the user and group that an earlier task would
+    create do not exist yet; the items that name them are reported as
+    changes, and nothing is written."""
+    _, out = bed
+    items = [dict(files(out)[0], owner="no-such-user-here"), dict(files(out)[3], group="no-such-group-here")]
+    checked, managed = run(bed, {"files": items}, "--check")
+    assert checked.returncode == 0, checked.stdout[-3000:]
+    assert managed["changed_paths"] == [str(out), str(out / "inline.txt")], managed
+    assert not out.exists()
+
+
 def test_an_ini_change_restarts_only_the_readers_of_its_options(bed):
     """With restarts_by_option, a change of only listed options records only
     their readers (those also in restarts); an unlisted option, a change of
