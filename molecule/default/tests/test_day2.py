@@ -36,6 +36,7 @@ import testinfra.utils.ansible_runner
 from airflow_testlib import (
     COMPONENT_UNITS,
     INVENTORY,
+    RESTART_PENDING,
     ROOT,
     AirflowAPI,
     address,
@@ -44,7 +45,9 @@ from airflow_testlib import (
     changed_count,
     command_lines,
     http_get,
+    listeners,
     playbook_env,
+    restart_markers,
     run_playbook,
     tls_trust,
 )
@@ -53,7 +56,6 @@ testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY).get_ho
 
 CFG = "/etc/airflow/airflow.cfg"
 CURRENT = "/opt/airflow/current"
-MARKERS = "/opt/airflow/restart-pending"
 UNITS = list(COMPONENT_UNITS.values())
 CELERY_APP = "airflow.providers.celery.executors.celery_executor.app"
 # The task that writes airflow.cfg and the units (its banner, with or
@@ -115,12 +117,8 @@ def deployed_state(host) -> str:
     units (SHA-1), the current release, no restart marker."""
     return host.check_output(
         f"{{ sha1sum {CFG} /etc/airflow/airflow.env /etc/systemd/system/airflow-*.service;"
-        f" readlink {CURRENT}; ls -A {MARKERS}; }} 2>/dev/null; true"
+        f" readlink {CURRENT}; ls -A {RESTART_PENDING}; }} 2>/dev/null; true"
     )
-
-
-def markers(host) -> list[str]:
-    return host.check_output(f"ls -A {MARKERS} 2>/dev/null; true").split()
 
 
 def active_since(host) -> dict[str, str]:
@@ -278,14 +276,14 @@ def test_changes_at_once_survive_a_killed_run_then_nothing_then_worker_only(host
         )
         print(f"\nkilled at: {lines[-1]}")
         assert cfg(host).get("core", "parallelism", fallback=None) == "40", "airflow.cfg not written before the kill"
-        pending = markers(host)
+        pending = restart_markers(host)
         print(f"restart markers after the kill: {pending}")
-        assert pending, f"no restart marker in {MARKERS} after the kill"
+        assert pending, f"no restart marker in {RESTART_PENDING} after the kill"
 
         changed = site(changes)
         assert_ok(changed, "site.yml with the changes, after the killed run")
         assert changed_count(changed) > 0
-        assert markers(host) == [], "restart markers left after a successful run"
+        assert restart_markers(host) == [], "restart markers left after a successful run"
         cfg_written = float(host.check_output(f"stat -c %.6Y {CFG}"))
         stale = {unit: when for unit, when in started_at(host).items() if when <= cfg_written}
         assert not stale, f"still running the old config (started before airflow.cfg was written at {cfg_written}): {stale}"
@@ -349,9 +347,9 @@ def test_ports_tls_and_admin_password_change_and_come_back(host, secrets):
         assert resp.status_code == 200, resp.text[:300]
         with pytest.raises(requests.RequestException):
             requests.get(f"http://{ip}:8081/api/v2/version", timeout=10).raise_for_status()
-        assert not host.socket("tcp://0.0.0.0:8080").is_listening, "the api-server still listens on 8080"
+        assert listeners(host, 8080) == [], "the api-server still listens on 8080"
         assert host.run("curl -sf --max-time 10 http://127.0.0.1:5556/healthcheck").rc == 0, "flower not on 5556"
-        assert not host.socket("tcp://127.0.0.1:5555").is_listening, "flower still listens on 5555"
+        assert listeners(host, 5555) == [], "flower still listens on 5555"
         assert cfg(host).get("core", "execution_api_server_url") == f"{moved}/execution/"
 
         assert token_status(moved, "admin", old, trust.name) in (401, 403), "the old admin password still logs in"
@@ -364,8 +362,8 @@ def test_ports_tls_and_admin_password_change_and_come_back(host, secrets):
     assert_ok(restored, "back to plain HTTP on 8080, flower on 5555, the vault's admin password")
     assert http_get(f"http://{ip}:8080/api/v2/version", timeout=API_TIMEOUT).status_code == 200
     assert host.run("curl -sf --max-time 10 http://127.0.0.1:5555/healthcheck").rc == 0, "flower not back on 5555"
-    assert not host.socket("tcp://0.0.0.0:8081").is_listening
-    assert not host.socket("tcp://127.0.0.1:5556").is_listening
+    assert listeners(host, 8081) == [], "the api-server still listens on 8081"
+    assert listeners(host, 5556) == [], "flower still listens on 5556"
     assert cfg(host).get("core", "execution_api_server_url") == f"http://{ip}:8080/execution/"
     assert not host.file(tls_dir).exists, f"{tls_dir} left behind with TLS off"
     assert token_status(api_url(host), "admin", old) in (200, 201), "the vault's admin password does not log in again"

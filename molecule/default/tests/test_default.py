@@ -22,7 +22,9 @@ from airflow_testlib import (
     assert_no_import_errors,
     deployed_lock,
     http_get,
+    listeners,
     postgresql_major,
+    restart_markers,
 )
 
 testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY).get_hosts("all")
@@ -64,8 +66,7 @@ def test_listening(host, port, where):
 
 def test_flower_not_on_network(host):
     """Flower listens on loopback only (any other address, IPv4 or IPv6, fails)."""
-    listeners = host.check_output("ss -Hltn 'sport = :5555' | awk '{print $4}'").split()
-    assert listeners == ["127.0.0.1:5555"], listeners
+    assert listeners(host, 5555) == ["127.0.0.1:5555"]
 
 
 @pytest.mark.parametrize(
@@ -232,7 +233,7 @@ def test_current_release_is_whole_and_locked(host):
 
 def test_no_restart_pending_after_a_deploy(host):
     """Restart markers go once their component is healthy again."""
-    assert host.check_output(f"ls -A {INSTALL_ROOT}/restart-pending 2>/dev/null || true") == ""
+    assert restart_markers(host) == []
 
 
 @pytest.mark.parametrize("unit", list(COMPONENT_UNITS.values()))

@@ -493,6 +493,24 @@ def host_monotonic(host) -> float:
     return float(host.check_output("python3 -c 'import time; print(time.monotonic())'"))
 
 
+RESTART_PENDING = "/opt/airflow/restart-pending"
+
+
+def restart_markers(host) -> list[str]:
+    """The components with a pending restart: a file each in restart-pending/
+    (the folder comes with the first marker)."""
+    folder = host.file(RESTART_PENDING)
+    if not folder.exists:
+        return []
+    assert folder.is_directory, f"{RESTART_PENDING} is not a folder"
+    return sorted(host.check_output(f"ls -A {RESTART_PENDING}").split())
+
+
+def listeners(host, port: int) -> list[str]:
+    """Every local address:port that listens on TCP `port` (IPv4 and IPv6)."""
+    return sorted(host.check_output(f"ss -Hltn 'sport = :{port}' | awk '{{print $4}}'").split())
+
+
 def main_pid(host, unit: str) -> int:
     """The unit's main process (0 when it has none)."""
     return int(host.check_output(f"systemctl show -p MainPID --value {unit}"))
