@@ -127,8 +127,10 @@ def test_reboot_brings_everything_back(host, api):
     assert run["state"] == "success"
 
 
-# what `make down` stops and keeps down across a reboot, besides the components
-DOWN_TOO = ["airflow-maintenance.timer", "postgresql-backup.timer", "postgresql", "redis-server"]
+# what `make down` stops and keeps down across a reboot besides the
+# components (postgresql.service, Debian's umbrella unit that starts the
+# clusters at boot, only runs at boot: it is checked for being enabled)
+DOWN_TOO = ["airflow-maintenance.timer", "postgresql-backup.timer", "redis-server"]
 
 
 def reboot(host) -> None:
@@ -142,28 +144,34 @@ def test_down_stays_down_across_a_reboot_and_start_brings_everything_back(host, 
     and stay stopped across a reboot (nothing fires against the stopped
     database); `make start` (site.yml) brings all of it back, enabled and
     healthy, a DAG runs, and a re-run changes nothing."""
-    units = [*COMPONENT_UNITS.values(), *DOWN_TOO]
-    for unit in units:
-        assert host.service(unit).is_enabled and host.service(unit).is_running, f"{unit} not up before make down"
-    down = run_playbook("playbooks/down.yml", {})
-    assert down.returncode == 0, playbook_tail(down)
-    instance = f"postgresql@{postgresql_major()}-main"
-    reboot(host)
-    for unit in units:
-        assert not host.service(unit).is_running, f"{unit} runs after make down and a reboot"
-        assert not host.service(unit).is_enabled, f"{unit} still enabled after make down"
-    assert not host.service(instance).is_running, f"{instance} runs after make down and a reboot"
-    start = time.monotonic()
-    up = run_playbook("playbooks/site.yml", {})
+    running = [*COMPONENT_UNITS.values(), *DOWN_TOO, f"postgresql@{postgresql_major()}-main"]
+    enabled = [*running, "postgresql"]
+    for unit in running:
+        assert host.service(unit).is_running, f"{unit} not running before make down"
+    for unit in enabled:
+        assert host.service(unit).is_enabled, f"{unit} not enabled before make down"
+    try:
+        down = run_playbook("playbooks/down.yml", {})
+        assert down.returncode == 0, playbook_tail(down)
+        reboot(host)
+        for unit in running:
+            assert not host.service(unit).is_running, f"{unit} runs after make down and a reboot"
+        for unit in enabled:
+            assert not host.service(unit).is_enabled, f"{unit} still enabled after make down"
+        again = run_playbook("playbooks/down.yml", {})
+        assert again.returncode == 0 and changed_count(again) == 0, playbook_tail(again)
+    finally:  # the tests after this one need the stack up
+        start = time.monotonic()
+        up = run_playbook("playbooks/site.yml", {})
     assert up.returncode == 0, playbook_tail(up)
     print(f"make start after make down and a reboot: {time.monotonic() - start:.0f} s")
-    for unit in [*units, instance]:
+    for unit in running:
         assert host.service(unit).is_running, f"{unit} not running after make start"
-    for unit in units:
+    for unit in enabled:
         assert host.service(unit).is_enabled, f"{unit} not enabled after make start"
     api.token = api.issue_token("admin", api.password)
     api.session.headers["Authorization"] = f"Bearer {api.token}"
     run, _ = api.run_dag("smoke_celery")
     assert run["state"] == "success"
-    again = run_playbook("playbooks/site.yml", {})
-    assert again.returncode == 0 and changed_count(again) == 0, playbook_tail(again)
+    rerun = run_playbook("playbooks/site.yml", {})
+    assert rerun.returncode == 0 and changed_count(rerun) == 0, playbook_tail(rerun)
