@@ -17,8 +17,9 @@ import uuid
 from pathlib import Path
 
 import testinfra.utils.ansible_runner
+import yaml
 
-from airflow_testlib import INVENTORY, changed_tasks, metadata_sql, playbook_tail, release_of, run_playbook
+from airflow_testlib import INVENTORY, ROOT, changed_tasks, metadata_sql, playbook_tail, release_of, run_playbook
 
 testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY).get_hosts("airflow_scheduler")
 
@@ -33,9 +34,16 @@ ARCHIVE = ".tar.zst"
 
 
 def test_upkeep_timer_is_scheduled(host):
+    """At airflow_maintenance_schedule (systemd's normal form of the default), with a next run."""
     timer = host.service("airflow-maintenance.timer")
     assert timer.is_enabled and timer.is_running
     assert host.file("/etc/systemd/system/airflow-maintenance.service").exists
+    default = yaml.safe_load((ROOT / "roles/airflow/defaults/main.yml").read_text())["airflow_maintenance_schedule"]
+    schedule = host.ansible.get_variables().get("airflow_maintenance_schedule", default)
+    assert host.check_output("systemctl show -p TimersCalendar --value airflow-maintenance.timer").startswith(
+        f"{{ OnCalendar={schedule} ;"
+    ), "the timer is not at airflow_maintenance_schedule"
+    assert host.check_output("systemctl show -p NextElapseUSecRealtime --value airflow-maintenance.timer"), "no next run"
 
 
 def test_upkeep_removes_only_what_is_old(host):
