@@ -160,6 +160,8 @@ class ActionModule(ActionBase):
         result.update(changed=bool(changed), changed_paths=changed, results=results, restarts=done["restarts"])
         if done.get("diff"):
             result["diff"] = done["diff"]
+        if done.get("warnings"):  # the module's (a dry run's missing user or group)
+            result["warnings"] = done["warnings"]
         return result
 
     @staticmethod

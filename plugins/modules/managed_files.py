@@ -172,17 +172,20 @@ def found(path):
 
 def ids(module, item):
     """The item's (uid, gid). An owner or group the host lacks fails the task;
-    in check mode it is -1 instead (an earlier task of the dry run, which
-    changed nothing, would create it), so the item shows as a change."""
-    found = []
+    in check mode it is -1 instead, with a warning (an earlier task of the
+    dry run, which changed nothing, would create it), so the item shows as a
+    change."""
+    numbers = []
     for kind, name, lookup in (("owner", item["owner"], pwd.getpwnam), ("group", item["group"], grp.getgrnam)):
         try:
-            found.append(lookup(name)[2])
+            numbers.append(lookup(name)[2])
         except KeyError:
+            said = f"{item['dest']}: {kind} {name!r} is not a {'user' if kind == 'owner' else 'group'} on this host"
             if not module.check_mode:
-                module.fail_json(msg=f"{item['dest']}: {kind} {name!r} is not a {'user' if kind == 'owner' else 'group'} on this host")
-            found.append(-1)
-    return tuple(found)
+                module.fail_json(msg=said)
+            module.warn(f"{said} (yet: a dry run)")
+            numbers.append(-1)
+    return tuple(numbers)
 
 
 def text_of(data):

@@ -141,8 +141,9 @@ def reboot(host) -> None:
 
 def enablement(host, unit: str) -> str:
     """`systemctl is-enabled`: "enabled" only where the unit itself is enabled
-    (testinfra's is_enabled also takes "indirect" or "generated", as a
-    PostgreSQL cluster that postgresql.service pulls in at boot shows)."""
+    (testinfra's is_enabled takes every answer with exit code 0, such as the
+    "enabled-runtime" of a PostgreSQL cluster that Debian's generator links
+    under postgresql.service)."""
     return host.run(f"systemctl is-enabled {unit}").stdout.strip()
 
 

@@ -221,7 +221,11 @@ def test_a_dry_run_of_the_upgrade_changes_nothing(groups, hosts, api_hosts):
     host would switch to, and switches, stops, migrates and backs up nothing."""
     def snapshot() -> dict:
         return {
-            name: (release_of(hosts[name]), [unit_active_since(hosts[name], unit) for unit in host_units(name, groups)])
+            name: (
+                release_of(hosts[name]),
+                hosts[name].check_output("ls -A /opt/airflow/releases"),  # nothing built or shipped
+                [unit_active_since(hosts[name], unit) for unit in host_units(name, groups)],
+            )
             for name in groups["airflow"]
         } | {"backups": hosts[groups["postgresql"][0]].check_output(f"ls -A {BACKUP_DIR}")}
 

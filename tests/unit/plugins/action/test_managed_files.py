@@ -228,6 +228,8 @@ def test_a_dry_run_counts_a_missing_user_or_group_as_a_change(bed):
     checked, managed = run(bed, {"files": items}, "--check")
     assert checked.returncode == 0, checked.stdout[-3000:]
     assert managed["changed_paths"] == [str(out), str(out / "inline.txt")], managed
+    said = " ".join((checked.stdout + checked.stderr).split())
+    assert f"{out}: owner 'no-such-user-here' is not a user on this host (yet: a dry run)" in said, said[-3000:]
     assert not out.exists()
 
 
