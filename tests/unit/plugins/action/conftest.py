@@ -34,6 +34,7 @@ def ansible_playbook(tmp_path: Path, playbook: Path, variables: dict, *options: 
         ANSIBLE_ROLES_PATH=str(tmp_path / "roles"),
         ANSIBLE_CONFIG=str(tmp_path / "ansible.cfg"),
         ANSIBLE_NOCOLOR="1",
+        ANSIBLE_FORCE_COLOR="0",  # make exports it true (colored logs); these tests read the text
         ANSIBLE_LOCALHOST_WARNING="false",
         ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
     )
