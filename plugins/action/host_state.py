@@ -17,9 +17,21 @@ from ansible.plugins.action import ActionBase
 
 # "pkg NAME installed" per installed package, "unit NAME ACTIVE ENABLED" per
 # unit (ENABLED is "no" for a unit systemd does not know: systemd 252 prints
-# nothing for it, 257 "not-found"), "calendar ok" or "calendar bad: WHY" for
-# a calendar expression.
+# nothing for it, 257 "not-found"), then per service or timer that matches a
+# pattern (loaded, so template instances count, or enabled; bytewise order;
+# a failed listing fails the read: list-unit-files exits 1 when nothing
+# matches), "calendar ok" or "calendar bad: WHY" for a calendar expression.
 READ = r"""[ -z "$packages" ] || dpkg-query -W -f='pkg ${Package} ${db:Status-Status}\n' $packages 2>/dev/null
+if [ -n "$patterns" ]; then
+  set -f
+  loaded=$(systemctl list-units --all --plain --no-legend --type=service,timer $patterns) || exit 1
+  enabled=$(systemctl list-unit-files --no-legend --type=service,timer --state=enabled $patterns)
+  [ $? -le 1 ] || exit 1
+  set +f
+  for u in $(printf '%s\n%s\n' "$loaded" "$enabled" | cut -d' ' -f1 | LC_ALL=C sort -u); do
+    case " $units " in *" $u "*) ;; *) units="$units $u" ;; esac
+  done
+fi
 for u in $units; do
   e=$(systemctl is-enabled "$u" 2>/dev/null)
   [ "$e" != not-found ] || e=
@@ -37,23 +49,29 @@ def names(task_args: dict, key: str) -> list[str]:
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("packages", "units", "calendar", "script", "args"))
+    _VALID_ARGS = frozenset(("packages", "units", "patterns", "calendar", "script", "args"))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         packages, units = names(self._task.args, "packages"), names(self._task.args, "units")
+        patterns = names(self._task.args, "patterns")
         script, args = self._task.args.get("script", ""), self._task.args.get("args", [])
         calendar = self._task.args.get("calendar", "")
         if not isinstance(calendar, str):
             raise AnsibleActionFail("calendar: must be a systemd calendar expression (a string) or empty")
         if not isinstance(script, str) or not isinstance(args, list):
             raise AnsibleActionFail("script: must be shell text; args: a list of its arguments")
-        text = (f"packages={shlex.quote(' '.join(packages))} units={shlex.quote(' '.join(units))} calendar={shlex.quote(calendar)}\n"
+        text = (f"packages={shlex.quote(' '.join(packages))} units={shlex.quote(' '.join(units))} patterns={shlex.quote(' '.join(patterns))} calendar={shlex.quote(calendar)}\n"
                 f"{READ}\n{script}\nexit 0")
         # read-only: runs in check mode too
         read = self._low_level_execute_command("/bin/sh -c " + shlex.quote(text) + " state " + " ".join(shlex.quote(str(a)) for a in args))
         stdout = to_text(read["stdout"])
-        result.update(changed=False, rc=read["rc"], stdout=stdout, stdout_lines=stdout.splitlines())
+        lines = stdout.splitlines()
+        # a dry run installed nothing: the tasks that would start or enable
+        # these units skip them (in a real run a missing unit is an error)
+        unknown = [line.split()[1] for line in lines if line.startswith("unit ") and line.endswith(" no")]
+        result.update(changed=False, rc=read["rc"], stdout=stdout, stdout_lines=lines,
+                      dry_run_missing=unknown if self._task.check_mode else [])
         if read["rc"] != 0:
             result.update(failed=True, msg=f"reading the host's state failed (rc {read['rc']}): {to_text(read['stderr'])[-500:]}")
         return result

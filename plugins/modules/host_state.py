@@ -10,7 +10,8 @@ module: host_state
 short_description: One read-only command for the packages, units and other state a role manages
 description:
   - Prints C(pkg NAME installed) for each of O(packages) that dpkg has installed, and C(unit NAME ACTIVE ENABLED) for
-    each of O(units) (C(ENABLED) is C(no) for a unit systemd does not know), then whatever O(script) prints.
+    each of O(units) and each service or timer that matches O(patterns) (C(ENABLED) is C(no) for a unit systemd does not
+    know), then whatever O(script) prints.
   - One shell command on the host (no Python needed there), also in check mode; changes nothing.
   - A role compares the lines with what it wants and skips the tasks whose target already matches.
 version_added: 0.1.0
@@ -23,6 +24,15 @@ options:
     default: []
   units:
     description: systemd unit names.
+    type: list
+    elements: str
+    default: []
+  patterns:
+    description:
+      - systemctl patterns (C(airflow-*), C(postgresql@*.service)); each service or timer that matches is read like one of
+        O(units), once, in bytewise order after them. It matches a unit that is loaded (a template's running instance
+        counts) or whose unit file is enabled.
+      - The read fails if systemctl cannot list them.
     type: list
     elements: str
     default: []
@@ -65,6 +75,14 @@ stdout_lines:
   returned: always
   type: list
   elements: str
+dry_run_missing:
+  description:
+    - In a dry run (check mode), the units read that systemd does not know (C(ENABLED) C(no)); empty in a real run.
+    - A dry run installs nothing, so a task that would start or enable a unit of a new package skips the units listed here;
+      in a real run a missing unit stays an error.
+  returned: always
+  type: list
+  elements: str
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -73,6 +91,8 @@ from ansible.module_utils.basic import AnsibleModule
 def main():
     module = AnsibleModule(argument_spec={"packages": {"type": "list", "elements": "str", "default": []},
                                           "units": {"type": "list", "elements": "str", "default": []},
+                                          "patterns": {"type": "list", "elements": "str", "default": []},
+                                          "calendar": {"type": "str", "default": ""},
                                           "script": {"type": "str", "default": ""},
                                           "args": {"type": "list", "elements": "str", "default": []}})
     module.fail_json(msg="host_state runs as an action plugin of airflow_ops.airflow_vm on the controller")

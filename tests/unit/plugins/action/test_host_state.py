@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import json
 import textwrap
+from pathlib import Path
+
+import pytest
 
 from conftest import ansible_playbook, link_collection
 
@@ -19,6 +22,7 @@ READ = textwrap.dedent(
           airflow_ops.airflow_vm.host_state:
             packages: "{{ packages }}"
             units: [no-such-unit-of-this-test.service]
+            patterns: "{{ patterns | default([]) }}"
             calendar: "{{ calendar | default('') }}"
             script: 'echo "arg $1 / $2"'
             args: [first, "two words"]
@@ -51,6 +55,8 @@ def test_reads_packages_units_and_the_script_also_in_check_mode(tmp_path):
         assert len(unit) == 1 and unit[0].endswith(" no"), lines  # unknown to systemd (or no systemd here)
         assert lines[-1] == "arg first / two words", lines
         assert not [line for line in lines if line.startswith("calendar")], lines  # no expression, no check
+        # what a dry run's start tasks skip; a real run skips nothing
+        assert state["dry_run_missing"] == (["no-such-unit-of-this-test.service"] if options else []), state
 
 
 def test_checks_a_calendar_expression(tmp_path):
@@ -75,3 +81,17 @@ def test_refuses_names_that_are_not_plain(tmp_path):
     result = ansible_playbook(tmp_path, playbook, {"packages": ["dpkg; rm -rf /"], "result_file": str(tmp_path / "x")})
     assert result.returncode != 0
     assert "packages: must be a list of plain names" in result.stdout, result.stdout[-3000:]
+
+
+def test_a_pattern_that_systemctl_cannot_list_fails_the_read(tmp_path):
+    """Whatever stops the units of a pattern (make down) must not take "none
+    listed" for "none there": here systemctl has no systemd to ask."""
+    if Path("/run/systemd/system").is_dir():
+        pytest.skip("systemd runs here: systemctl can list units")
+    link_collection(tmp_path)
+    playbook = tmp_path / "read.yml"
+    playbook.write_text(READ)
+    result = ansible_playbook(tmp_path, playbook, {"packages": [], "patterns": ["cron*"], "result_file": str(tmp_path / "x")})
+    assert result.returncode != 0
+    assert "reading the host's state failed (rc 1)" in result.stdout, result.stdout[-3000:]
+    assert not (tmp_path / "x").exists()
