@@ -19,16 +19,16 @@ from airflow_testlib import (
     LOWEST_BIN,
     LOWEST_COLLECTIONS,
     TLS_TRUST,
-    AirflowAPI,
     address,
+    admin_api,
     api_url,
     assert_fetched_whole,
     assert_no_import_errors,
+    assert_ok,
     deployed_lock,
     host_of,
     http_get,
     lowest_ansible_core,
-    playbook_tail,
     run_playbook,
     tls_trust,
 )
@@ -43,12 +43,6 @@ def test_the_scenario_ran_on_the_lowest_ansible_core():
     lowest_ansible_core(ansible_playbook)
     assert os.environ.get("ANSIBLE_COLLECTIONS_PATH") == LOWEST_COLLECTIONS
     assert os.environ.get("ANSIBLE_COLLECTIONS_SCAN_SYS_PATH") == "false"
-
-
-@pytest.fixture(scope="module")
-def hosts(groups):
-    names = {n for hs in groups.values() for n in hs} | {"outsider"}
-    return {name: host_of(name) for name in names}
 
 
 def test_every_host_was_managed_as_a_login_user_through_sudo(hosts, groups):
@@ -94,7 +88,7 @@ def test_execution_api_points_at_an_api_server(hosts, groups):
 
 
 def test_token_from_one_api_server_works_on_the_other(api_hosts, secrets):
-    first = AirflowAPI(api_url(api_hosts[0]), "admin", secrets["vault_airflow_admin_password"])
+    first = admin_api(api_hosts[0])
     other = api_url(api_hosts[1])
     resp = http_get(f"{other}/api/v2/dags", headers={"Authorization": f"Bearer {first.token}"})
     assert resp.status_code == 200, resp.text
@@ -229,7 +223,7 @@ def test_rest_api_survives_one_api_server_stopped(api_hosts, secrets):
     """Either api-server alone authenticates and serves the REST API."""
     for down, up in ((api_hosts[0], api_hosts[1]), (api_hosts[1], api_hosts[0])):
         with _api_server_stopped(down):
-            client = AirflowAPI(api_url(up), "admin", secrets["vault_airflow_admin_password"])
+            client = admin_api(up)
             dags = client.get("/api/v2/dags").json()["dags"]
             assert {"smoke_celery", "smoke_queues"} <= {d["dag_id"] for d in dags}
 
@@ -269,7 +263,7 @@ def test_worker_cannot_reach_postgres_as_superuser(hosts, groups, secrets):
 
 def test_outsider_is_refused_by_postgres(hosts, groups, secrets):
     data = address(hosts[groups["postgresql"][0]])
-    out = hosts["outsider"].run(
+    out = host_of("outsider").run(
         f"PGPASSWORD=%s psql -h {data} -U airflow -d airflow -c 'select 1'", secrets["vault_postgresql_airflow_password"]
     )
     assert out.rc != 0 and "no pg_hba.conf entry" in out.stderr, out.stderr
@@ -277,7 +271,7 @@ def test_outsider_is_refused_by_postgres(hosts, groups, secrets):
 
 def test_outsider_needs_the_redis_password(hosts, groups):
     data = address(hosts[groups["redis"][0]])
-    out = hosts["outsider"].run(f"redis-cli -h {data} ping")
+    out = host_of("outsider").run(f"redis-cli -h {data} ping")
     assert "NOAUTH" in out.stdout + out.stderr
 
 
@@ -335,7 +329,7 @@ def test_backup_fetch_from_the_data_host_is_streamed(hosts, groups, tmp_path):
     data = groups["postgresql"][0]
     assert data not in groups["airflow"], f"{data} is an Airflow host too"
     result = run_playbook("playbooks/backup.yml", {**CONVERGE_VARS, "backup_fetch": "yes", "backup_fetch_dir": str(tmp_path)})
-    assert result.returncode == 0, playbook_tail(result)
+    assert_ok(result)
     dump = re.search(rf"{data}:(/\S+/airflow-\d{{8}}T\d{{6}}Z\.dump)", result.stdout).group(1)
     assert_fetched_whole(hosts[data], dump, tmp_path / Path(dump).name)
 
@@ -371,7 +365,7 @@ def test_retire_a_worker_while_it_runs_a_task(api, hosts, groups):
     start = time.monotonic()
     retired = run_playbook("playbooks/retire.yml", {**CONVERGE_VARS, "retire_host": retiring})
     print(f"\nmake retire HOST={retiring} (its task had up to 40 s left): {time.monotonic() - start:.0f} s")
-    assert retired.returncode == 0, retired.stdout[-3000:] + retired.stderr[-2000:]
+    assert_ok(retired)
     run, tis = api.wait_run("smoke_celery", run_id)
     where = next(t for t in tis if t["task_id"] == "where")
     assert (where["state"], where["try_number"], where["hostname"]) == ("success", 1, retiring), where

@@ -5,4 +5,4 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared" / "tests"))
 
-from airflow_testlib import api, api_hosts, groups, secrets  # noqa: E402,F401
+from airflow_testlib import api, api_hosts, groups, hosts, secrets  # noqa: E402,F401

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_testlib import INVENTORY, ROOT, SHARED, assert_refused_unchanged, changed_count, playbook_tail
+from airflow_testlib import INVENTORY, ROOT, SHARED, assert_ok, assert_refused_unchanged, changed_count, playbook_tail
 
 FQCN = "airflow_ops.airflow_vm"
 # what a user runs, and what they must not get
@@ -49,7 +49,7 @@ def user_dir(tmp_path_factory) -> Path:
         ["ansible-galaxy", "collection", "build", str(ROOT), "--output-path", str(base)],
         capture_output=True, text=True, check=False,
     )
-    assert built.returncode == 0, built.stdout + built.stderr
+    assert_ok(built)
     tarball = next(base.glob("airflow_ops-airflow_vm-*.tar.gz"))
     with tarfile.open(tarball) as tar:
         names = tar.getnames()
@@ -65,7 +65,7 @@ def user_dir(tmp_path_factory) -> Path:
         ["ansible-galaxy", "collection", "install", str(tarball), "-p", str(collections), "--no-deps", "--force"],
         capture_output=True, text=True, check=False,
     )
-    assert installed.returncode == 0, installed.stdout + installed.stderr
+    assert_ok(installed)
 
     user = base / "ops-repo"
     (user / "playbooks").mkdir(parents=True)
@@ -133,6 +133,6 @@ def test_the_installed_collection_deploys_what_the_repo_deploys(user_dir):
         user_dir,
         {"airflow_dags_src": f"{user_dir}/dags/", "airflow_plugins_src": f"{user_dir}/plugins/"},
     )
-    assert result.returncode == 0, playbook_tail(result)
+    assert_ok(result)
     assert re.search(r"^PLAY RECAP", result.stdout, re.MULTILINE), playbook_tail(result)
     assert changed_count(result) == 0, playbook_tail(result)

@@ -13,7 +13,17 @@ import time
 
 import testinfra.utils.ansible_runner
 
-from airflow_testlib import COMPONENT_UNITS, INVENTORY, ROOT, changed_count, main_pid, run_playbook, task_outcomes
+from airflow_testlib import (
+    COMPONENT_UNITS,
+    INVENTORY,
+    ROOT,
+    assert_ok,
+    assert_unchanged,
+    changed_count,
+    main_pid,
+    run_playbook,
+    task_outcomes,
+)
 
 testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY).get_hosts("airflow_api_server")
 
@@ -52,7 +62,7 @@ def test_dag_change_ships_without_restart(host, api, tmp_path):
     took = time.monotonic() - start
     print(f"\ndags.yml with one new DAG file: {took:.1f} s, changed={changed_count(shipped)}")
     try:
-        assert shipped.returncode == 0, shipped.stdout[-3000:]
+        assert_ok(shipped)
         assert changed_count(shipped) > 0
         dag = host.file("/var/lib/airflow/dags/shipped.py")
         assert dag.exists and dag.content_string == DAG
@@ -66,7 +76,7 @@ def test_dag_change_ships_without_restart(host, api, tmp_path):
         blob = os.urandom(1 << 20)
         (src / "data.bin").write_bytes(blob)
         big = run_playbook("playbooks/dags.yml", {"airflow_dags_src": f"{src}/"})
-        assert big.returncode == 0, big.stdout[-3000:]
+        assert_ok(big)
         assert task_outcomes(big, SEND) == ["changed"], big.stdout[-3000:]
         assert host.file("/var/lib/airflow/dags/data.bin").sha256sum == hashlib.sha256(blob).hexdigest()
         assert host.file("/var/lib/airflow/dags/shipped.py").content_string == DAG
@@ -74,10 +84,10 @@ def test_dag_change_ships_without_restart(host, api, tmp_path):
         assert main_pids(host) == pids, "a DAG change restarted a component"
 
         again = run_playbook("playbooks/dags.yml", {"airflow_dags_src": f"{src}/"})
-        assert again.returncode == 0 and changed_count(again) == 0, again.stdout[-3000:]
+        assert_unchanged(again)
     finally:
         restored = run_playbook("playbooks/dags.yml", {})
-    assert restored.returncode == 0, restored.stdout[-3000:]
+    assert_ok(restored)
     assert not host.file("/var/lib/airflow/dags/shipped.py").exists
     assert not host.file("/var/lib/airflow/dags/data.bin").exists
     assert host.file("/var/lib/airflow/dags/smoke_celery.py").exists

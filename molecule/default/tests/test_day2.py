@@ -34,14 +34,20 @@ import requests
 import testinfra.utils.ansible_runner
 
 from airflow_testlib import (
+    CFG,
     COMPONENT_UNITS,
+    CURRENT,
     INVENTORY,
     RESTART_PENDING,
     ROOT,
     AirflowAPI,
     address,
+    admin_api,
     api_url,
+    assert_ok,
+    assert_unchanged,
     assert_virtualenv_task,
+    celery_inspect_command,
     changed_count,
     command_lines,
     http_get,
@@ -54,10 +60,7 @@ from airflow_testlib import (
 
 testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY).get_hosts("airflow_api_server")
 
-CFG = "/etc/airflow/airflow.cfg"
-CURRENT = "/opt/airflow/current"
 UNITS = list(COMPONENT_UNITS.values())
-CELERY_APP = "airflow.providers.celery.executors.celery_executor.app"
 # The task that writes airflow.cfg and the units (its banner, with or
 # without the role's prefix). It records the restart markers on the host
 # first, then writes the files: a run killed right after it has the new
@@ -75,34 +78,6 @@ API_TIMEOUT = 60
 
 def site(extra_vars: dict | None = None) -> subprocess.CompletedProcess:
     return run_playbook("playbooks/site.yml", extra_vars or {})
-
-
-def tail(result: subprocess.CompletedProcess, lines: int = 60) -> str:
-    out = "\n".join(result.stdout.splitlines()[-lines:])
-    err = result.stderr.strip()
-    return out + (f"\n--- stderr (end):\n{err[-2000:]}" if err else "")
-
-
-def changed_tasks(stdout: str) -> list[str]:
-    """The tasks that reported a change ("changed: [host]" under their TASK line)."""
-    task, found = "", []
-    for line in stdout.splitlines():
-        if line.startswith(NEXT_TASK):
-            task = line.rstrip("* ").strip()
-        elif line.startswith("changed:") and task not in found:
-            found.append(task)
-    return found
-
-
-def assert_ok(result: subprocess.CompletedProcess, what: str) -> None:
-    assert result.returncode == 0, f"{what}: rc={result.returncode}, last lines:\n{tail(result)}"
-
-
-def assert_unchanged(result: subprocess.CompletedProcess, what: str) -> None:
-    assert_ok(result, what)
-    assert changed_count(result) == 0, (
-        f"{what}: changed={changed_count(result)} in {changed_tasks(result.stdout)}\n{tail(result)}"
-    )
 
 
 def cfg(host) -> configparser.RawConfigParser:
@@ -155,10 +130,7 @@ def celery_inspect(host, what: str, timeout: float = 90):
     """`celery inspect <what>` of this host's worker, as the airflow user with
     the deployed config; the worker's reply (parsed JSON)."""
     name = host.check_output("hostname")
-    command = (
-        f"runuser -u airflow -- env AIRFLOW_HOME=/var/lib/airflow AIRFLOW_CONFIG={CFG}"
-        f" {CURRENT}/bin/celery --app {CELERY_APP} inspect {what} --json --timeout 10 --destination celery@{name}"
-    )
+    command = celery_inspect_command(host, f"{what} --json")
     deadline = time.monotonic() + timeout
     while True:
         result = host.run(command)
@@ -230,7 +202,7 @@ def run_until_killed(extra_vars: dict, timeout: float = 900) -> tuple[bool, list
 @pytest.fixture(scope="module")
 def client(api_hosts, secrets) -> AirflowAPI:
     """The admin's client of the api-server, patient with a loaded machine."""
-    return AirflowAPI(api_url(api_hosts[0]), "admin", secrets["vault_airflow_admin_password"], timeout=API_TIMEOUT)
+    return admin_api(api_hosts[0], timeout=API_TIMEOUT)
 
 
 @pytest.fixture(autouse=True)

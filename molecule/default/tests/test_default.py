@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import subprocess
@@ -13,7 +12,9 @@ import pytest
 import testinfra.utils.ansible_runner
 
 from airflow_testlib import (
+    AIRFLOW_INSTALL_ROOT,
     COMPONENT_UNITS,
+    CURRENT,
     INVENTORY,
     ROOT,
     SHARED,
@@ -25,13 +26,12 @@ from airflow_testlib import (
     listeners,
     postgresql_major,
     restart_markers,
+    switch_info,
 )
 
 testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY).get_hosts("all")
 
 UNITS = [*COMPONENT_UNITS.values(), f"postgresql@{postgresql_major()}-main", "redis-server"]
-INSTALL_ROOT = "/opt/airflow"
-CURRENT = f"{INSTALL_ROOT}/current"
 
 
 @pytest.mark.parametrize("unit", UNITS)
@@ -221,17 +221,17 @@ def expected_release(host) -> tuple[str, str]:
 
 def test_current_release_is_whole_and_locked(host):
     """/opt/airflow/current -> releases/<id> (relative), the release is whole
-    (.complete), holds the committed lock, and the old single venv is gone."""
+    (.complete), holds the committed lock, the old single venv is gone, and
+    switch.json records the switch to it."""
     release, digest = expected_release(host)
     assert host.check_output(f"readlink {CURRENT}") == f"releases/{release}"
-    assert host.file(f"{INSTALL_ROOT}/releases/{release}/.complete").exists, f"release {release} not marked complete"
+    assert host.file(f"{AIRFLOW_INSTALL_ROOT}/releases/{release}/.complete").exists, f"release {release} not marked complete"
     assert host.check_output(f"sha1sum < {CURRENT}/requirements.lock | cut -c1-40") == digest
     for gone in ("venv", "requirements.lock"):
-        assert not host.file(f"{INSTALL_ROOT}/{gone}").exists, f"{INSTALL_ROOT}/{gone} is still there"
-    switch = host.file(f"{INSTALL_ROOT}/switch.json")
-    if switch.exists:
-        record = json.loads(switch.content_string)
-        assert record["to"] == release and record["to_version"] == os.environ["EXPECTED_AIRFLOW_VERSION"], record
+        assert not host.file(f"{AIRFLOW_INSTALL_ROOT}/{gone}").exists, f"{AIRFLOW_INSTALL_ROOT}/{gone} is still there"
+    # every deploy that set the link recorded it, the first install too
+    record = switch_info(host)
+    assert record["to"] == release and record["to_version"] == os.environ["EXPECTED_AIRFLOW_VERSION"], record
 
 
 def test_no_restart_pending_after_a_deploy(host):

@@ -7,7 +7,17 @@ from __future__ import annotations
 
 import testinfra.utils.ansible_runner
 
-from airflow_testlib import INVENTORY, address, changed_count, postgresql_major, run_playbook, task_outcomes, vault
+from airflow_testlib import (
+    INVENTORY,
+    address,
+    assert_ok,
+    assert_unchanged,
+    changed_count,
+    postgresql_major,
+    run_playbook,
+    task_outcomes,
+    vault,
+)
 
 testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY).get_hosts("airflow_api_server")
 
@@ -29,7 +39,7 @@ def test_hand_made_changes_are_put_right(host):
         host.run_test(f"""{PSQL} "ALTER DATABASE airflow OWNER TO postgres" """)
 
     fixed = run_playbook("playbooks/site.yml", {})
-    assert fixed.returncode == 0, fixed.stdout[-3000:]
+    assert_ok(fixed)
     assert changed_count(fixed) > 0
 
     assert host.file(UNIT).content_string == unit_before
@@ -48,7 +58,7 @@ def test_hand_made_changes_are_put_right(host):
     assert login.rc == 0 and login.stdout.strip() == "airflow", login.stderr
 
     again = run_playbook("playbooks/site.yml", {})
-    assert again.returncode == 0 and changed_count(again) == 0, again.stdout[-3000:]
+    assert_unchanged(again)
     # the login roles and databases the server holds as wanted are not touched again
     for task in ("postgresql : Create login roles", "postgresql : Create databases"):
         assert set(task_outcomes(again, task)) == {"skipping"}, task

@@ -16,6 +16,7 @@ from airflow_testlib import (
     INVENTORY,
     LOWEST_BIN,
     LOWEST_COLLECTIONS,
+    assert_ok,
     changed_count,
     lowest_ansible_core,
     playbook_tail,
@@ -33,7 +34,7 @@ def test_lowest_ansible_core_deploys_a_change(host):
 
     def deploy(extra_vars: dict):
         result = run_playbook("playbooks/site.yml", extra_vars, ansible_playbook=str(LOWEST_BIN / "ansible-playbook"), env=env)
-        assert result.returncode == 0, playbook_tail(result)
+        assert_ok(result)
         return result
 
     before = host.file(UPKEEP).content_string

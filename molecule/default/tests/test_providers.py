@@ -20,18 +20,18 @@ import testinfra.utils.ansible_runner
 import yaml
 
 from airflow_testlib import (
+    CURRENT,
     INVENTORY,
     ROOT,
+    assert_ok,
     assert_refused_unchanged,
-    changed_count,
+    assert_unchanged,
     deployed_lock,
-    playbook_tail,
     run_playbook,
 )
 
 testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY).get_hosts("airflow_worker")
 
-CURRENT = "/opt/airflow/current"
 SCENARIO = Path(__file__).resolve().parent.parent
 WANTED = yaml.safe_load((SCENARIO / "host_vars/airflow-single.yml").read_text())
 EXTRAS = WANTED["airflow_extra_requirements"]
@@ -100,7 +100,7 @@ def test_a_dag_using_the_extras_runs_on_celery(host, api, tmp_path):
     (src / "extra_requirements.py").write_text(DAG)
     try:
         shipped = run_playbook("playbooks/dags.yml", {"airflow_dags_src": f"{src}/"})
-        assert shipped.returncode == 0, playbook_tail(shipped)
+        assert_ok(shipped)
         start = time.monotonic()
         run, tis = api.run_dag("extra_requirements")
         print(f"\nextra_requirements run: {run['state']} after {time.monotonic() - start:.1f} s")
@@ -111,7 +111,7 @@ def test_a_dag_using_the_extras_runs_on_celery(host, api, tmp_path):
     finally:
         restored = run_playbook("playbooks/dags.yml", {})
         api.session.delete(f"{api.base_url}/api/v2/connections/{CONNECTION}", timeout=api.timeout, verify=api.verify)
-    assert restored.returncode == 0, playbook_tail(restored)
+    assert_ok(restored)
     assert not host.file("/var/lib/airflow/dags/extra_requirements.py").exists
 
 
@@ -121,7 +121,7 @@ def test_make_lock_resolves_airflow_and_the_extras(host, tmp_path):
     committed lock, every package of the role's lock at its version, the extras
     added; a second run changes nothing."""
     made = run_playbook("playbooks/lock.yml", {"airflow_lock_dir": str(tmp_path)})
-    assert made.returncode == 0, playbook_tail(made)
+    assert_ok(made)
     role_locks = sorted((ROOT / "roles/airflow/files/locks").glob("airflow-3.3.2-py*.txt"))
     assert sorted(p.name for p in tmp_path.iterdir()) == [p.name for p in role_locks]
     committed = deployed_lock("3.3.2", python_minor(host))
@@ -137,7 +137,7 @@ def test_make_lock_resolves_airflow_and_the_extras(host, tmp_path):
         hashed = re.findall(r"^[a-z0-9][^\n]*\\\n\s+--hash=sha256:[0-9a-f]{64}", text, re.MULTILINE)
         assert len(hashed) == len(requirements), "a requirement without a hash"
     again = run_playbook("playbooks/lock.yml", {"airflow_lock_dir": str(tmp_path)})
-    assert again.returncode == 0 and changed_count(again) == 0, playbook_tail(again)
+    assert_unchanged(again)
 
 
 def test_a_stale_or_missing_inventory_lock_is_refused(tmp_path):

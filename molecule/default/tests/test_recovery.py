@@ -16,11 +16,13 @@ from airflow_testlib import (
     INVENTORY,
     address,
     api_url,
-    changed_count,
+    assert_ok,
+    assert_unchanged,
+    celery_inspect_command,
+    enablement,
     http_get,
     main_pid,
     metadata_sql,
-    playbook_tail,
     postgresql_major,
     run_playbook,
     wait_task_running,
@@ -47,12 +49,7 @@ def healthy(host, unit: str) -> bool:
     if unit == "airflow-flower":
         return host.run("curl -sf http://127.0.0.1:5555/healthcheck").rc == 0
     if unit == "airflow-worker":
-        name = host.check_output("hostname")
-        return host.run(
-            "runuser -u airflow -- env AIRFLOW_HOME=/var/lib/airflow AIRFLOW_CONFIG=/etc/airflow/airflow.cfg "
-            "/opt/airflow/current/bin/celery --app airflow.providers.celery.executors.celery_executor.app "
-            f"inspect ping --timeout 5 --destination celery@{name}"
-        ).rc == 0
+        return host.run(celery_inspect_command(host, "ping", timeout=5)).rc == 0
     return host.run(f"airflow jobs check --job-type {JOBS[unit]} --local").rc == 0
 
 
@@ -139,13 +136,6 @@ def reboot(host) -> None:
     wait_until(lambda: host.run("systemctl is-system-running --wait").stdout.strip() in ("running", "degraded"), 120, "boot")
 
 
-def enablement(host, unit: str) -> str:
-    """`systemctl is-enabled`: "enabled" only where the unit itself is enabled
-    (testinfra's is_enabled takes every answer with exit code 0, such as the
-    "enabled-runtime" of a PostgreSQL cluster that Debian's generator links
-    under postgresql.service)."""
-    return host.run(f"systemctl is-enabled {unit}").stdout.strip()
-
 
 def test_down_stays_down_across_a_reboot_and_start_brings_everything_back(host, api):
     """`make down`: every component, PostgreSQL, Redis and both timers stop
@@ -160,18 +150,18 @@ def test_down_stays_down_across_a_reboot_and_start_brings_everything_back(host, 
         assert enablement(host, unit) == "enabled", f"{unit} not enabled before make down"
     try:
         down = run_playbook("playbooks/down.yml", {})
-        assert down.returncode == 0, playbook_tail(down)
+        assert_ok(down)
         reboot(host)
         for unit in running:
             assert not host.service(unit).is_running, f"{unit} runs after make down and a reboot"
         for unit in enabled:
             assert enablement(host, unit) != "enabled", f"{unit} still enabled after make down"
         again = run_playbook("playbooks/down.yml", {})
-        assert again.returncode == 0 and changed_count(again) == 0, playbook_tail(again)
+        assert_unchanged(again)
     finally:  # the tests after this one need the stack up
         start = time.monotonic()
         up = run_playbook("playbooks/site.yml", {})
-    assert up.returncode == 0, playbook_tail(up)
+    assert_ok(up)
     print(f"make start after make down and a reboot: {time.monotonic() - start:.0f} s")
     for unit in running:
         assert host.service(unit).is_running, f"{unit} not running after make start"
@@ -182,4 +172,4 @@ def test_down_stays_down_across_a_reboot_and_start_brings_everything_back(host, 
     run, _ = api.run_dag("smoke_celery")
     assert run["state"] == "success"
     rerun = run_playbook("playbooks/site.yml", {})
-    assert rerun.returncode == 0 and changed_count(rerun) == 0, playbook_tail(rerun)
+    assert_unchanged(rerun)

@@ -20,16 +20,15 @@ import testinfra.utils.ansible_runner
 from airflow_testlib import (
     COMPONENT_UNITS,
     INVENTORY,
-    AirflowAPI,
-    api_url,
+    admin_api,
     assert_fetched_whole,
+    assert_ok,
     assert_task_reads,
-    changed_count,
+    assert_unchanged,
     playbook_tail,
     run_playbook,
     store_secrets,
     unit_active_since,
-    vault,
 )
 
 testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY).get_hosts("airflow_api_server")
@@ -49,7 +48,7 @@ def test_backup_then_reset_then_restore(host, api, tmp_path):
     start = time.monotonic()
     result = run_playbook("playbooks/backup.yml", {"backup_fetch": "yes", "backup_fetch_dir": str(fetch_dir)})
     print(f"\nmake backup FETCH=yes: {time.monotonic() - start:.0f} s")
-    assert result.returncode == 0, playbook_tail(result)
+    assert_ok(result)
     dump = re.search(rf"({BACKUP_DIR}/airflow-\d{{8}}T\d{{6}}Z\.dump)", result.stdout).group(1)
     name = Path(dump).name
     fetched = fetch_dir / name
@@ -75,16 +74,16 @@ def test_backup_then_reset_then_restore(host, api, tmp_path):
 
     assert api.post("/api/v2/variables", {"key": f"{stored.variable}_lost", "value": lost}).status_code == 201
     wiped = run_playbook("playbooks/reset.yml", {"reset_confirm": "yes"})
-    assert wiped.returncode == 0, playbook_tail(wiped)
+    assert_ok(wiped)
     assert not host.service("airflow-api-server").is_running, "reset.yml left the api-server running"
 
     start = time.monotonic()
     restored = run_playbook("playbooks/restore.yml", {"restore_backup": name, "restore_confirm": "yes"})
     print(f"make restore after make reset: {time.monotonic() - start:.0f} s")
-    assert restored.returncode == 0, playbook_tail(restored)
+    assert_ok(restored)
     units = [unit for unit in COMPONENT_UNITS.values() if host.service(unit).is_enabled]
     assert units and not [unit for unit in units if not host.service(unit).is_running], units
-    client = AirflowAPI(api_url(host), "admin", vault()["vault_airflow_admin_password"])
+    client = admin_api(host)
     resp = client.get(f"/api/v2/variables/{stored.variable}")
     assert resp.status_code == 200 and resp.json()["value"] == stored.value, resp.text[:300]
     assert client.get(f"/api/v2/variables/{stored.variable}_lost").status_code == 404, "made after the dump, yet restored"
@@ -93,5 +92,4 @@ def test_backup_then_reset_then_restore(host, api, tmp_path):
     assert_task_reads(client, stored)
 
     again = run_playbook("playbooks/site.yml", {})
-    assert again.returncode == 0, playbook_tail(again)
-    assert changed_count(again) == 0, playbook_tail(again)
+    assert_unchanged(again)

@@ -19,7 +19,16 @@ from pathlib import Path
 import testinfra.utils.ansible_runner
 import yaml
 
-from airflow_testlib import INVENTORY, ROOT, changed_tasks, metadata_sql, playbook_tail, release_of, run_playbook
+from airflow_testlib import (
+    INVENTORY,
+    ROOT,
+    assert_ok,
+    changed_tasks,
+    metadata_sql,
+    playbook_tail,
+    release_of,
+    run_playbook,
+)
 
 testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY).get_hosts("airflow_scheduler")
 
@@ -108,7 +117,7 @@ def test_deploy_trims_installer_caches_and_release_archives(host):
 
     try:
         result = run_playbook("playbooks/site.yml", {"airflow_installer_cache_max_mb": cap, "airflow_releases_keep": 1})
-        assert result.returncode == 0, playbook_tail(result)
+        assert_ok(result)
         changed = {task.split(" -> ")[0] for task in changed_tasks(result)}
         assert changed == {
             "airflow : Remove installer caches above airflow_installer_cache_max_mb",

@@ -131,6 +131,19 @@ def changed_count(result: subprocess.CompletedProcess) -> int:
     return sum(int(n) for n in re.findall(r"changed=(\d+)", result.stdout))
 
 
+def assert_ok(result: subprocess.CompletedProcess, what: str = "the run") -> None:
+    """The run succeeded; if not, the message has its exit code and the end of its output."""
+    assert result.returncode == 0, f"{what}: rc={result.returncode}, last lines:\n{playbook_tail(result)}"
+
+
+def assert_unchanged(result: subprocess.CompletedProcess, what: str = "the re-run") -> None:
+    """The run succeeded and changed nothing; if it changed something, the message names each task and host."""
+    assert_ok(result, what)
+    assert changed_count(result) == 0, (
+        f"{what}: changed={changed_count(result)} in {changed_tasks(result)}\n{playbook_tail(result)}"
+    )
+
+
 def inventory_groups() -> dict[str, list[str]]:
     """Group -> hosts of molecule's inventory; every group the tests use must have hosts."""
     runner = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY)
@@ -258,6 +271,12 @@ def host_of(name: str):
     return testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY}")
 
 
+@pytest.fixture(scope="session")
+def hosts(groups) -> dict:
+    """Name -> testinfra host, for each host of the inventory's groups."""
+    return {name: host_of(name) for names in groups.values() for name in names}
+
+
 @functools.cache
 def postgresql_major() -> str:
     """The PostgreSQL the postgresql role installs on the data host's Debian
@@ -272,15 +291,23 @@ def api_hosts(groups) -> list:
     return [host_of(name) for name in groups["airflow_api_server"]]
 
 
+def admin_api(host, password: str | None = None, **kwargs) -> AirflowAPI:
+    """A new client of host's api-server, logged in as the admin (with the
+    vault's password unless another is given): after a restart, a new login."""
+    return AirflowAPI(api_url(host), "admin", password or vault()["vault_airflow_admin_password"], **kwargs)
+
+
 @pytest.fixture(scope="session")
-def api(api_hosts, secrets) -> AirflowAPI:
+def api(api_hosts) -> AirflowAPI:
     """Client of the first api-server, logged in as the admin from the vault."""
-    return AirflowAPI(api_url(api_hosts[0]), "admin", secrets["vault_airflow_admin_password"])
+    return admin_api(api_hosts[0])
 
 
 # --- Day-2 helpers: upgrades, rolling restarts, rollback, the UI (molecule/upgrade) ---
 
 AIRFLOW_INSTALL_ROOT = "/opt/airflow"
+CURRENT = f"{AIRFLOW_INSTALL_ROOT}/current"
+CFG = "/etc/airflow/airflow.cfg"
 CHROMIUM = "/usr/bin/chromium"  # Debian's chromium (molecule/shared/ensure-browser.sh)
 
 
@@ -509,6 +536,27 @@ def restart_markers(host) -> list[str]:
 def listeners(host, port: int) -> list[str]:
     """Every local address:port that listens on TCP `port` (IPv4 and IPv6)."""
     return sorted(host.check_output(f"ss -Hltn 'sport = :{port}' | awk '{{print $4}}'").split())
+
+
+CELERY_APP = "airflow.providers.celery.executors.celery_executor.app"
+
+
+def celery_inspect_command(host, what: str, timeout: int = 10) -> str:
+    """The shell command of `celery inspect <what>` for host's own worker, as
+    the airflow user with the deployed config."""
+    name = host.check_output("hostname")
+    return (
+        f"runuser -u airflow -- env AIRFLOW_HOME=/var/lib/airflow AIRFLOW_CONFIG={CFG}"
+        f" {CURRENT}/bin/celery --app {CELERY_APP} inspect {what} --timeout {timeout} --destination celery@{name}"
+    )
+
+
+def enablement(host, unit: str) -> str:
+    """`systemctl is-enabled`: "enabled" only where the unit itself is enabled
+    (testinfra's is_enabled takes every answer with exit code 0, such as the
+    "enabled-runtime" of a PostgreSQL cluster that Debian's generator links
+    under postgresql.service)."""
+    return host.run(f"systemctl is-enabled {unit}").stdout.strip()
 
 
 def main_pid(host, unit: str) -> int:

@@ -29,20 +29,21 @@ import time
 import uuid
 from pathlib import Path
 
-import pytest
 
 from airflow_testlib import (
+    CFG,
     AirflowAPI,
     HealthProbe,
+    admin_api,
     api_url,
     api_version,
+    assert_ok,
+    assert_unchanged,
     assert_virtualenv_task,
     browser_dag_list,
     changed_count,
-    changed_tasks,
     cli_json,
     host_monotonic,
-    host_of,
     host_units,
     playbook_tail,
     release_of,
@@ -63,7 +64,6 @@ RESULTS = SCENARIO / ".results.json"
 # playbook outputs and UI screenshots; outside molecule's ephemeral directory,
 # which its destroy step removes
 ARTIFACTS = Path(tempfile.gettempdir()) / f"molecule-{SCENARIO.name}"
-CFG = "/etc/airflow/airflow.cfg"
 BACKUP_DIR = "/var/backups/postgresql"
 DAG_IDS = ("upgrade_long", "upgrade_quick")
 VARIABLE = "upgrade_kept_variable"
@@ -83,20 +83,10 @@ UPGRADE_WINDOW_SLACK = 15
 API_COLD_START_LIMIT = 90
 
 
-@pytest.fixture(scope="module")
-def hosts(groups) -> dict:
-    return {name: host_of(name) for names in groups.values() for name in names}
-
-
 @functools.cache
 def admin_password() -> str:
     """From the vault; not a fixture, so that no failure report prints it."""
     return vault()["vault_airflow_admin_password"]
-
-
-def client(host) -> AirflowAPI:
-    """A fresh client of host's api-server, logged in as the admin (after a restart, a new login)."""
-    return AirflowAPI(api_url(host), "admin", admin_password())
 
 
 def playbook(name: str, extra_vars: dict, log: str, *options: str):
@@ -115,10 +105,6 @@ def playbook(name: str, extra_vars: dict, log: str, *options: str):
 def site(extra_vars: dict, log: str, *options: str):
     """playbooks/site.yml with this scenario's DAGs; returns (result, wall seconds)."""
     return playbook("site.yml", {"airflow_dags_src": DAGS, **extra_vars}, log, *options)
-
-
-def assert_ok(result, what: str) -> None:
-    assert result.returncode == 0, f"{what}: rc={result.returncode}, last lines:\n{playbook_tail(result)}"
 
 
 def record(stage: str, **figures) -> None:
@@ -168,7 +154,7 @@ def test_converge_deployed_the_seed_version(groups, hosts, api_hosts):
     assert_versions(api_hosts, FROM_VERSION)
     for name in groups["airflow"]:
         assert release_of(hosts[name]).startswith(f"{FROM_VERSION}-py"), f"{name}: current is {release_of(hosts[name])}"
-    api = client(api_hosts[0])
+    api = admin_api(api_hosts[0])
     for dag_id in DAG_IDS:
         api.wait_for_dag(dag_id)
     # 3.0.2's lock brings uv, which refuses a venv's python: task
@@ -177,7 +163,7 @@ def test_converge_deployed_the_seed_version(groups, hosts, api_hosts):
 
 
 def test_config_change_rolls_without_api_gap(groups, hosts, api_hosts):
-    api = client(api_hosts[0])
+    api = admin_api(api_hosts[0])
     long_run = api.trigger("upgrade_long", {"seconds": 60})
     wait_task_running(api, "upgrade_long", long_run, "sleep_for")
     airflow_hosts = groups["airflow"]
@@ -195,7 +181,7 @@ def test_config_change_rolls_without_api_gap(groups, hosts, api_hosts):
     record("config_change", wall_seconds=round(took, 1), gap_seconds=probe.gap_seconds, probed_seconds=len(probe.samples))
     assert_ok(result, "site.yml with a config change")
 
-    assert_long_run_succeeded(client(api_hosts[0]), long_run, groups)
+    assert_long_run_succeeded(admin_api(api_hosts[0]), long_run, groups)
     STATE["earlier_runs"] = [("upgrade_long", long_run)]
     for name in airflow_hosts:
         written = hosts[name].file(CFG).content_string
@@ -212,8 +198,7 @@ def test_config_change_rolls_without_api_gap(groups, hosts, api_hosts):
 
     again, took = site(extra_vars, "upgrade-config-change-again")
     print(f"same config again: site.yml {took:.1f} s, changed={changed_count(again)}")
-    assert_ok(again, "site.yml re-run")
-    assert changed_count(again) == 0, f"re-run changed: {changed_tasks(again)}\n{playbook_tail(again)}"
+    assert_unchanged(again, "site.yml re-run")
 
 
 def test_a_dry_run_of_the_upgrade_changes_nothing(groups, hosts, api_hosts):
@@ -242,7 +227,7 @@ def test_a_dry_run_of_the_upgrade_changes_nothing(groups, hosts, api_hosts):
 
 
 def test_upgrade_3_0_2_to_3_3_2(groups, hosts, api_hosts):
-    api = client(api_hosts[0])
+    api = admin_api(api_hosts[0])
     value, password = f"kept-{uuid.uuid4().hex}", f"pw-{uuid.uuid4().hex}"
     resp = api.post("/api/v2/variables", {"key": VARIABLE, "value": value, "description": "made on the old version"})
     assert resp.status_code == 201, resp.text
@@ -266,7 +251,7 @@ def test_upgrade_3_0_2_to_3_3_2(groups, hosts, api_hosts):
     assert_ok(result, f"site.yml upgrading to {TO_VERSION}")
     assert_versions(api_hosts, TO_VERSION)
 
-    api = client(api_hosts[0])
+    api = admin_api(api_hosts[0])
     assert_long_run_succeeded(api, long_run, groups)
     for dag_id, run_id in earlier:
         resp = api.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
@@ -332,7 +317,7 @@ def test_upgrade_3_0_2_to_3_3_2(groups, hosts, api_hosts):
 
 def test_rollback(groups, hosts, api_hosts):
     assert "variable" in STATE, "needs the upgrade test before it"
-    api = client(api_hosts[0])
+    api = admin_api(api_hosts[0])
     resp = api.post("/api/v2/variables", {"key": AFTER_UPGRADE, "value": "made on the new version"})
     assert resp.status_code == 201, resp.text
 
@@ -350,7 +335,7 @@ def test_rollback(groups, hosts, api_hosts):
     for name in groups["airflow"]:
         assert release_of(hosts[name]).startswith(f"{FROM_VERSION}-py"), f"{name}: current is {release_of(hosts[name])}"
 
-    api = client(api_hosts[0])
+    api = admin_api(api_hosts[0])
     resp = api.get(f"/api/v2/variables/{AFTER_UPGRADE}")
     assert resp.status_code == 404, f"{AFTER_UPGRADE} survived the restore: {resp.status_code} {resp.text[:200]}"
     resp = api.get(f"/api/v2/variables/{VARIABLE}")
