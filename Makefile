@@ -121,7 +121,7 @@ retire: build ## drain a worker and stop every component of HOST=<host> before i
 rotate: build ## new secrets into the vault, rolled out with no failed task: SECRET=<fernet|redis|api|admin|jwt|postgresql|all>
 	$(PLAYBOOK) playbooks/rotate.yml -e rotate_secret=$(SECRET) -e rotate_vault_password_file=$(CURDIR)/$(INVENTORY)/.vault_pass $(ARGS)
 
-restore: build ## replace the metadata database with a dump: BACKUP=<file name> CONFIRM=yes (Airflow stops meanwhile)
+restore: build ## replace the metadata database with a dump: BACKUP=<file name, or a dump here> CONFIRM=yes (Airflow stops meanwhile)
 	$(PLAYBOOK) playbooks/restore.yml -e restore_backup=$(BACKUP) -e restore_confirm=$(CONFIRM) $(ARGS)
 
 check: build ## dry run with diffs against inventories/$(ENV)

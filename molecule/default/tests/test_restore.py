@@ -2,14 +2,16 @@
 
 `make backup FETCH=yes` and the timer's dump; `make restore` refused with a
 dump that is not there and without CONFIRM=yes (nothing stops); then
-`make reset CONFIRM=yes` wipes the database, the broker and the logs, and
-`make restore` brings the dump back: the run history, a Variable and the
+`make reset CONFIRM=yes` wipes the database, the broker and the logs, the
+dumps on the host go too (as on a new database host), and `make restore`
+brings back the copy on the controller: the run history, a Variable and the
 encrypted Connection are there and a task reads them, what was made after
 the dump is not, every component runs, and a re-deploy changes nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 import uuid
@@ -76,11 +78,16 @@ def test_backup_then_reset_then_restore(host, api, tmp_path):
     wiped = run_playbook("playbooks/reset.yml", {"reset_confirm": "yes"})
     assert_ok(wiped)
     assert not host.service("airflow-api-server").is_running, "reset.yml left the api-server running"
+    # as on a new database host: no dump there, the controller's copy is restored
+    host.run_test(f"rm -r {BACKUP_DIR}")
 
     start = time.monotonic()
-    restored = run_playbook("playbooks/restore.yml", {"restore_backup": name, "restore_confirm": "yes"})
-    print(f"make restore after make reset: {time.monotonic() - start:.0f} s")
+    restored = run_playbook("playbooks/restore.yml", {"restore_backup": str(fetched), "restore_confirm": "yes"})
+    print(f"make restore BACKUP=<the controller's dump> after make reset: {time.monotonic() - start:.0f} s")
     assert_ok(restored)
+    copied = host.file(dump)
+    assert (copied.user, copied.mode) == ("postgres", 0o600), "the copied dump is readable by others"
+    assert copied.sha256sum == hashlib.sha256(fetched.read_bytes()).hexdigest(), "not the controller's dump"
     units = [unit for unit in COMPONENT_UNITS.values() if host.service(unit).is_enabled]
     assert units and not [unit for unit in units if not host.service(unit).is_running], units
     client = admin_api(host)
