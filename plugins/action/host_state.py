@@ -19,15 +19,15 @@ from ansible.plugins.action import ActionBase
 # unit (ENABLED is "no" for a unit systemd does not know: systemd 252 prints
 # nothing for it, 257 "not-found"), then per service or timer that matches a
 # pattern (loaded, so template instances count, or enabled; bytewise order;
-# a failed listing fails the read: list-unit-files exits 1 when nothing
-# matches), "calendar ok" or "calendar bad: WHY" for a calendar expression.
-READ = r"""[ -z "$packages" ] || dpkg-query -W -f='pkg ${Package} ${db:Status-Status}\n' $packages 2>/dev/null
+# a failed listing fails the read, but not list-unit-files' exit 1 for
+# "nothing matches"), "calendar ok" or "calendar bad: WHY" for a calendar
+# expression. No globbing in the read (set -f): the patterns go to systemctl.
+READ = r"""set -f
+[ -z "$packages" ] || dpkg-query -W -f='pkg ${Package} ${db:Status-Status}\n' $packages 2>/dev/null
 if [ -n "$patterns" ]; then
-  set -f
   loaded=$(systemctl list-units --all --plain --no-legend --type=service,timer $patterns) || exit 1
   enabled=$(systemctl list-unit-files --no-legend --type=service,timer --state=enabled $patterns)
   [ $? -le 1 ] || exit 1
-  set +f
   for u in $(printf '%s\n%s\n' "$loaded" "$enabled" | cut -d' ' -f1 | LC_ALL=C sort -u); do
     case " $units " in *" $u "*) ;; *) units="$units $u" ;; esac
   done
@@ -37,12 +37,15 @@ for u in $units; do
   [ "$e" != not-found ] || e=
   echo "unit $u $(systemctl is-active "$u") ${e:-no}"
 done
-[ -z "$calendar" ] || { why=$(systemd-analyze calendar "$calendar" 2>&1 >/dev/null) && echo "calendar ok" || echo "calendar bad:" $why; }"""
+[ -z "$calendar" ] || { why=$(systemd-analyze calendar "$calendar" 2>&1 >/dev/null) && echo "calendar ok" || echo "calendar bad:" $why; }
+set +f"""
 
 
 def names(task_args: dict, key: str) -> list[str]:
     value = task_args.get(key, [])
-    if not isinstance(value, list) or not all(isinstance(n, str) and n and not set(n) & set(" \t\n'\"$`\\") for n in value):
+    if not isinstance(value, list) or not all(
+        isinstance(n, str) and n and not n.startswith("-") and not set(n) & set(" \t\n'\"$`\\") for n in value
+    ):
         raise AnsibleActionFail(f"{key}: must be a list of plain names")
     return value
 

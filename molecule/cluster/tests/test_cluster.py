@@ -59,7 +59,7 @@ def test_every_host_was_managed_as_a_login_user_through_sudo(hosts, groups):
 
 def test_components_run_where_the_inventory_says(groups, hosts):
     for group, unit in COMPONENT_UNITS.items():
-        for name, host in hosts.items():
+        for name, host in {**hosts, "outsider": host_of("outsider")}.items():
             service = host.service(unit)
             if name in groups[group]:
                 assert service.is_running and service.is_enabled, f"{unit} not running on {name}"

@@ -136,7 +136,6 @@ def reboot(host) -> None:
     wait_until(lambda: host.run("systemctl is-system-running --wait").stdout.strip() in ("running", "degraded"), 120, "boot")
 
 
-
 def test_down_stays_down_across_a_reboot_and_start_brings_everything_back(host, api):
     """`make down`: every component, PostgreSQL, Redis and both timers stop
     and stay stopped across a reboot (nothing fires against the stopped

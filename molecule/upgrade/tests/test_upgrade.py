@@ -29,7 +29,6 @@ import time
 import uuid
 from pathlib import Path
 
-
 from airflow_testlib import (
     CFG,
     AirflowAPI,

@@ -78,9 +78,10 @@ def test_refuses_names_that_are_not_plain(tmp_path):
     link_collection(tmp_path)
     playbook = tmp_path / "read.yml"
     playbook.write_text(READ)
-    result = ansible_playbook(tmp_path, playbook, {"packages": ["dpkg; rm -rf /"], "result_file": str(tmp_path / "x")})
-    assert result.returncode != 0
-    assert "packages: must be a list of plain names" in result.stdout, result.stdout[-3000:]
+    for key, bad in (("packages", "dpkg; rm -rf /"), ("patterns", "--all")):  # no shell, no option of systemctl
+        result = ansible_playbook(tmp_path, playbook, {"packages": [], key: [bad], "result_file": str(tmp_path / "x")})
+        assert result.returncode != 0
+        assert f"{key}: must be a list of plain names" in result.stdout, result.stdout[-3000:]
 
 
 def test_a_pattern_that_systemctl_cannot_list_fails_the_read(tmp_path):
