@@ -52,6 +52,10 @@ CASES = {
     "flower on the network without a login": ({"airflow_flower_host": "0.0.0.0"}, "airflow_flower_basic_auth"),
     "redis port out of range": ({"redis_port": 0}, "redis_port"),
     "two monitoring services on one port": ({"monitoring_redis_exporter_port": 9100}, "monitoring_*_port"),
+    "alert rule name with a space": (
+        {"monitoring_alert_rules": [{"alert": "Scheduler down", "expr": "up == 0", "summary": "down"}]},
+        "monitoring_alert_rules",
+    ),
     "not a boolean": ({"airflow_load_examples": "maybe"}, "airflow_load_examples"),
     "TLS key without its certificate": (
         {"airflow_api_tls": True, "airflow_api_tls_private_key": "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----"},

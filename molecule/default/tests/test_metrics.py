@@ -2,8 +2,10 @@
 run, Prometheus' HTTP API answers the queries that the README's "Metrics"
 section gives operators (each must return a series), the StatsD bridge
 carries the scheduler's heartbeat and the DAG's task successes, every host's
-node exporter and the data stores' exporters are up, and every one of these
-services listens on the node address only."""
+node exporter and the data stores' exporters are up, every one of these
+services listens on the node address only, and the role's alerting rules
+are loaded, evaluate without error, and raise an alert for a stopped exporter
+that goes once it is back."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import re
 import pytest
 import requests
 import testinfra.utils.ansible_runner
+import yaml
 
 from airflow_testlib import INVENTORY, ROOT, address, inventory_groups, wait_until
 
@@ -105,3 +108,40 @@ def test_the_redis_exporter_keeps_its_password_private(host, secrets):
     assert settings.contains("^REDIS_PASSWORD=")
     args = host.check_output("ps -o args= -C prometheus-redis-exporter")
     assert args and secrets["vault_redis_password"] not in args
+
+
+def alerts(prometheus: str, name: str, **labels: str) -> list[dict]:
+    """The pending or firing alerts of that name whose labels include `labels`."""
+    found = requests.get(f"{prometheus}/api/v1/alerts", timeout=10).json()["data"]["alerts"]
+    return [a for a in found if a["labels"]["alertname"] == name and labels.items() <= a["labels"].items()]
+
+
+def test_the_alerting_rules_are_loaded_and_evaluate(prometheus):
+    """Each rule of the role's default monitoring_alert_rules, in Prometheus,
+    evaluated without error (health ok) with its severity."""
+    wanted = yaml.safe_load(ROOT.joinpath("roles/monitoring/defaults/main.yml").read_text())["monitoring_alert_rules"]
+    loaded: dict[str, dict] = {}
+
+    def evaluated() -> bool:
+        groups = requests.get(f"{prometheus}/api/v1/rules", params={"type": "alert"}, timeout=10).json()["data"]["groups"]
+        loaded.clear()
+        loaded.update({rule["name"]: rule for group in groups for rule in group["rules"]})
+        return all(loaded.get(rule["alert"], {}).get("health") == "ok" for rule in wanted)
+
+    wait_until(evaluated, 60, "every alerting rule evaluated")
+    assert sorted(loaded) == sorted(rule["alert"] for rule in wanted), loaded.keys()
+    for rule in wanted:
+        assert loaded[rule["alert"]]["labels"]["severity"] == rule["severity"], loaded[rule["alert"]]
+
+
+def test_a_stopped_exporter_raises_an_alert_that_goes_when_it_is_back(host, prometheus):
+    """The Redis exporter stopped: ScrapeTargetDown for job redis turns
+    pending (it would fire after its `for`); started again, the alert goes."""
+    assert not alerts(prometheus, "ScrapeTargetDown"), "a scrape target is down before the test"
+    host.run_test("systemctl stop prometheus-redis-exporter")
+    try:
+        took = wait_until(lambda: alerts(prometheus, "ScrapeTargetDown", job="redis"), 90, "ScrapeTargetDown for job redis")
+        print(f"\nScrapeTargetDown pending {took:.0f} s after the Redis exporter stopped")
+    finally:
+        host.run_test("systemctl start prometheus-redis-exporter")
+    wait_until(lambda: not alerts(prometheus, "ScrapeTargetDown"), 90, "ScrapeTargetDown gone")
