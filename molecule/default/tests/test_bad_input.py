@@ -99,6 +99,7 @@ GROUPS = [
     ["not a boolean", "unknown installer"],
     ["short redis password", "redis port out of range"],
     ["short postgres password", "backup schedule systemd cannot read", "no dump kept"],
+    ["two monitoring services on one port", "alert rule name with a space"],
 ]
 RUNS = GROUPS + [[case] for case in CASES if not any(case in group for group in GROUPS)]
 
