@@ -137,7 +137,7 @@ def test_the_alerting_rules_are_loaded_and_evaluate(prometheus):
 def test_a_stopped_exporter_raises_an_alert_that_goes_when_it_is_back(host, prometheus):
     """The Redis exporter stopped: ScrapeTargetDown for job redis turns
     pending (it would fire after its `for`); started again, the alert goes."""
-    assert not alerts(prometheus, "ScrapeTargetDown"), "a scrape target is down before the test"
+    wait_until(lambda: not alerts(prometheus, "ScrapeTargetDown"), 60, "no ScrapeTargetDown before the test")
     host.run_test("systemctl stop prometheus-redis-exporter")
     try:
         took = wait_until(lambda: alerts(prometheus, "ScrapeTargetDown", job="redis"), 90, "ScrapeTargetDown for job redis")

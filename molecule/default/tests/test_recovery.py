@@ -117,8 +117,7 @@ def test_reboot_brings_everything_back(host, api):
     print(f"host rebooted: every unit active and healthy {time.monotonic() - start:.1f} s after `docker restart`")
     for unit in [*COMPONENT_UNITS.values(), f"postgresql@{postgresql_major()}-main", "redis-server"]:
         assert host.service(unit).is_enabled and host.service(unit).is_running, unit
-    api.token = api.issue_token("admin", api.password)
-    api.session.headers["Authorization"] = f"Bearer {api.token}"
+    api.relogin()
     assert api.get("/api/v2/dags/smoke_celery/dagRuns").json()["total_entries"] == runs_before
     run, _ = api.run_dag("smoke_celery")
     assert run["state"] == "success"
@@ -166,8 +165,7 @@ def test_down_stays_down_across_a_reboot_and_start_brings_everything_back(host, 
         assert host.service(unit).is_running, f"{unit} not running after make start"
     for unit in enabled:
         assert enablement(host, unit) == "enabled", f"{unit} not enabled after make start"
-    api.token = api.issue_token("admin", api.password)
-    api.session.headers["Authorization"] = f"Bearer {api.token}"
+    api.relogin()
     run, _ = api.run_dag("smoke_celery")
     assert run["state"] == "success"
     rerun = run_playbook("playbooks/site.yml", {})

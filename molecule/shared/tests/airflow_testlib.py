@@ -190,8 +190,12 @@ class AirflowAPI:
         self.session = requests.Session()
         # per request: a session's verify loses to REQUESTS_CA_BUNDLE
         self.verify = verify if verify is not None else tls_trust() or True
-        self.password = password
-        self.token = self.issue_token(username, password)
+        self.username, self.password = username, password
+        self.relogin()
+
+    def relogin(self) -> None:
+        """A new token for this client (e.g. after the api-server restarted)."""
+        self.token = self.issue_token(self.username, self.password)
         self.session.headers["Authorization"] = f"Bearer {self.token}"
 
     def issue_token(self, username: str, password: str) -> str:
