@@ -73,7 +73,11 @@ class ActionModule(ActionBase):
         # a dry run installed nothing: the tasks that would start or enable
         # these units skip them (in a real run a missing unit is an error)
         unknown = [line.split()[1] for line in lines if line.startswith("unit ") and line.endswith(" no")]
+        # what the role's install task installs (removed ones whose
+        # configuration is kept count as missing)
+        installed = {line.split()[1] for line in lines if line.startswith("pkg ") and line.endswith(" installed")}
         result.update(changed=False, rc=read["rc"], stdout=stdout, stdout_lines=lines,
+                      missing_packages=[name for name in packages if name not in installed],
                       dry_run_missing=unknown if self._task.check_mode else [])
         if read["rc"] != 0:
             result.update(failed=True, msg=f"reading the host's state failed (rc {read['rc']}): {to_text(read['stderr'])[-500:]}")

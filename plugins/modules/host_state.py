@@ -75,6 +75,13 @@ stdout_lines:
   returned: always
   type: list
   elements: str
+missing_packages:
+  description:
+    - The names of O(packages) that dpkg has not installed (absent, or removed with their configuration kept), in the
+      order given; the role's install task runs when it is not empty.
+  returned: always
+  type: list
+  elements: str
 dry_run_missing:
   description:
     - In a dry run (check mode), the units read that systemd does not know (C(ENABLED) C(no)); empty in a real run.
