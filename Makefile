@@ -29,7 +29,7 @@ export ANSIBLE_FORCE_COLOR ?= true
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 PLAYBOOK := $(BIN)/ansible-playbook -i $(INVENTORY) --vault-password-file $(INVENTORY)/.vault_pass
 
-.PHONY: help build venv docker image testbed bootstrap up deploy lock dags rollback backup restore retire rotate check down start reset logs changelog lint sanity unit test bench clean
+.PHONY: help build venv docker image testbed bootstrap up deploy lock dags rollback backup restore retire rotate check status down start reset logs changelog lint sanity unit test bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -126,6 +126,9 @@ restore: build ## replace the metadata database with a dump: BACKUP=<file name, 
 
 check: build ## dry run with diffs against inventories/$(ENV)
 	$(PLAYBOOK) playbooks/site.yml --check --diff $(ARGS)
+
+status: build ## what runs where and whether it is healthy; fails naming each problem (changes nothing)
+	$(PLAYBOOK) playbooks/status.yml $(ARGS)
 
 down: build ## stop every service of inventories/$(ENV), keep the data
 	$(PLAYBOOK) playbooks/down.yml $(ARGS)

@@ -18,6 +18,7 @@ from airflow_testlib import (
     COMPONENT_UNITS,
     LOWEST_BIN,
     LOWEST_COLLECTIONS,
+    RESTART_PENDING,
     TLS_TRUST,
     address,
     admin_api,
@@ -30,6 +31,7 @@ from airflow_testlib import (
     http_get,
     lowest_ansible_core,
     run_playbook,
+    run_status,
     tls_trust,
 )
 
@@ -217,6 +219,34 @@ def test_run_completes_with_one_scheduler_stopped(api, hosts, groups):
     with _scheduler_stopped(hosts[groups["airflow_scheduler"][0]]):
         run, _ = api.run_dag("smoke_celery")
         assert run["state"] == "success"
+
+
+def test_make_status_passes_and_names_a_stopped_scheduler(hosts, groups, tmp_path):
+    """`make status` (playbooks/status.yml) shows every host healthy and
+    changes nothing; with one scheduler stopped and a worker's restart left
+    pending it fails on those two hosts alone, naming the unit, its probe and
+    the pending restart (the other scheduler keeps Airflow's own view
+    healthy)."""
+    result, report = run_status(CONVERGE_VARS, tmp_path / "status.json")
+    assert_ok(result, "make status")
+    assert set(report) == set(hosts), report
+    assert {name: status["problems"] for name, status in report.items() if status["problems"]} == {}, report
+    for group, kind in (("airflow_scheduler", "scheduler"), ("airflow_worker", "worker"), ("airflow_api_server", "api_server")):
+        for name in groups[group]:
+            assert [line for line in report[name]["lines"] if line.startswith(f"{kind}: healthy after")], report[name]
+    assert [line for line in report[groups["redis"][0]]["lines"] if re.fullmatch(r"Redis on \S+: PONG", line)], report
+    down, worker = groups["airflow_scheduler"][1], groups["airflow_worker"][0]
+    # a restart that a run recorded and did not do (it ended early)
+    hosts[worker].check_output(f"touch {RESTART_PENDING}/worker")
+    try:
+        with _scheduler_stopped(hosts[down]):
+            failed, report = run_status(CONVERGE_VARS, tmp_path / "down.json")
+    finally:
+        hosts[worker].check_output(f"rm -f {RESTART_PENDING}/worker")
+    assert failed.returncode != 0, failed.stdout[-4000:]
+    assert {name: status["problems"] for name, status in report.items() if status["problems"]} == {
+        down: ["airflow-scheduler is not active", "scheduler: not healthy (airflow-scheduler not active)"],
+        worker: ["pending restart: worker"]}, report
 
 
 def test_rest_api_survives_one_api_server_stopped(api_hosts, secrets):

@@ -24,8 +24,11 @@ from airflow_testlib import (
     deployed_lock,
     http_get,
     listeners,
+    assert_ok,
     postgresql_major,
+    release_of,
     restart_markers,
+    run_status,
     switch_info,
 )
 
@@ -275,3 +278,31 @@ def test_make_logs_follows_a_component_journal(host, tmp_path):
     assert f"== journal of airflow-scheduler on {name}" in result.stderr, result.stderr[-2000:]
     lines = [line for line in result.stdout.splitlines() if not line.startswith("--")]  # not journalctl's own notes
     assert lines and all(f" {name} " in line for line in lines), result.stdout[-2000:]
+
+
+
+def test_make_status_shows_every_part_healthy(host, tmp_path):
+    """`make status` (playbooks/status.yml) on the deployed host passes and
+    changes nothing: each unit active (the stack's, Prometheus' and the
+    exporters'), the release, each component's probe healthy, Airflow's own
+    view, pg_isready's answer, the newest dump, Redis's PONG and Prometheus'
+    alerts; no problem."""
+    result, report = run_status({}, tmp_path / "status.json")
+    assert_ok(result, "make status")
+    [(name, status)] = report.items()
+    assert status["problems"] == [], status
+    lines = status["lines"]
+    active = {line.split()[1] for line in lines if re.match(r"unit \S+ active ", line)}
+    units = {*UNITS, "postgresql.service", "postgresql-backup.timer", "prometheus", "collectd",
+             "prometheus-node-exporter", "prometheus-postgres-exporter", "prometheus-redis-exporter"}
+    assert units <= active, (sorted(units - active), lines)
+    assert [line for line in lines if line.startswith(f"release {release_of(host)}")], lines
+    for component in COMPONENT_UNITS:
+        kind = component.removeprefix("airflow_")
+        assert [line for line in lines if re.fullmatch(rf"{kind}: healthy after [0-9.]+ s \(.+\)", line)], (kind, lines)
+    assert ("Airflow (/api/v2/monitor/health): metadatabase healthy, scheduler healthy, triggerer healthy, "
+            "dag_processor healthy") in lines, lines
+    assert [line for line in lines if re.fullmatch(r"\S+:5432 - accepting connections", line)], lines
+    assert [line for line in lines if line.startswith("newest dump: ")], lines
+    assert [line for line in lines if re.fullmatch(r"Redis on \S+:6379: PONG", line)], lines
+    assert [line for line in lines if line.startswith("Prometheus: ")], lines

@@ -640,6 +640,15 @@ def task_results(result: subprocess.CompletedProcess) -> list[tuple[str, str, st
     return found
 
 
+def run_status(extra_vars: dict, report: Path) -> tuple[subprocess.CompletedProcess, dict]:
+    """`make status` (playbooks/status.yml) with its JSON report: the run and
+    {host: {lines, problems}}. It changes nothing but that report."""
+    result = run_playbook("playbooks/status.yml", {**extra_vars, "status_report": str(report)})
+    changed = [task.split(" -> ")[0] for task in changed_tasks(result)]
+    assert changed == ["Write the report on this controller"], f"make status changed {changed}\n{playbook_tail(result)}"
+    return result, json.loads(report.read_text())
+
+
 def changed_tasks(result: subprocess.CompletedProcess) -> list[str]:
     """'TASK name -> host' for each result a run reported as changed."""
     return [f"{task} -> {host}" for task, outcome, host in task_results(result) if outcome == "changed"]

@@ -1,6 +1,6 @@
 """(Re)start Airflow components and wait until each is healthy (tasks/cycle.yml).
 
-  python gate.py --state restarted|started --timeout SECONDS --user USER
+  python gate.py --state restarted|started|checked --timeout SECONDS --user USER
                  [--clear DIR] NAME=UNIT=PROBE...
 
 Run as root with the release's python (ansible.builtin.script). It asks
@@ -29,6 +29,9 @@ else pings with Airflow's own Celery app. Prints each component when healthy;
 each has SECONDS from the (re)start. Then removes DIR/NAME (the pending
 restart, tasks/pending.yml) of each; exits 1 naming those not healthy in
 time, and what their probe said last.
+
+`--state checked` starts nothing: it probes what runs, the same way, until
+healthy or SECONDS (0: one round), for `make status` (tasks/status.yml).
 """
 
 from __future__ import annotations
@@ -180,7 +183,7 @@ def wait(components, timeout, start, since_mono, since_wall):
             except Exception as exc:  # a database or broker that does not answer yet: try again
                 healthy, last[name] = False, f"{type(exc).__name__}: {exc}"
             if healthy:
-                print(f"{name}: healthy after {time.monotonic() - start:.1f} s", flush=True)
+                print(f"{name}: healthy after {time.monotonic() - start:.1f} s ({last[name]})", flush=True)
                 del pending[name]
         if not pending or time.monotonic() - start >= timeout:
             return {name: last[name] for name in pending}
@@ -199,7 +202,7 @@ def probe_as(user, components, timeout, start, since):
         signal.alarm(int(timeout) + 60)  # a probe that hangs (each has its own timeout) ends the gate
         failed = wait(components, timeout, start, *since)
         for name, why in failed.items():
-            print(f"{name}: not healthy within {timeout:g} s ({why})")
+            print(f"{name}: not healthy" + (f" within {timeout:g} s" if timeout else "") + f" ({why})")
         rc = 1 if failed else 0
     except BaseException:  # noqa: B036 - the child must end here, whatever happened
         traceback.print_exc()
@@ -211,12 +214,14 @@ def probe_as(user, components, timeout, start, since):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--state", choices=["restarted", "started"], required=True)
+    parser.add_argument("--state", choices=["restarted", "started", "checked"], required=True)
     parser.add_argument("--timeout", type=float, required=True)
     parser.add_argument("--user", required=True, help="probe as this user")
     parser.add_argument("--clear", help="folder of the pending restarts to clear when healthy")
     parser.add_argument("components", nargs="+", metavar="NAME=UNIT=PROBE")
     args = parser.parse_args(argv)
+    if args.state == "checked" and args.clear:
+        parser.error("--clear: a check restarts nothing, so it clears no pending restart")
     components = parse_specs(args.components)
     user = pwd.getpwnam(args.user)
     start = time.monotonic()
@@ -226,7 +231,7 @@ def main(argv=None):
     since = (start, time.time()) if args.state == "restarted" else (0.0, 0.0)
     verb = args.state[: -len("ed")]
     units = [unit for _, unit, _, _ in components]
-    if subprocess.run(["systemctl", verb, "--no-block", "--", *units]).returncode != 0:
+    if args.state != "checked" and subprocess.run(["systemctl", verb, "--no-block", "--", *units]).returncode != 0:
         print(f"systemctl {verb} failed for one of {', '.join(units)}", flush=True)
         return 1
     sys.stdout.flush()

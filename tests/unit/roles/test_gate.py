@@ -32,6 +32,16 @@ def test_bad_specs_are_refused_naming_them(spec):
         gate.parse_specs([spec])
 
 
+def test_a_check_clears_no_pending_restart(capsys):
+    """`--state checked` (make status) restarts nothing, so it may not clear
+    a pending restart: refused before it probes anything."""
+    with pytest.raises(SystemExit) as refused:
+        gate.main(["--state", "checked", "--timeout", "0", "--user", "airflow", "--clear", "/tmp/x",
+                   "scheduler=airflow-scheduler=url http://127.0.0.1:8974/health"])
+    assert refused.value.code == 2
+    assert "--clear: a check restarts nothing" in capsys.readouterr().err
+
+
 class Answer(http.server.BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802 - the handler's API
         self.send_response(200 if self.path == "/ok" else 503)
