@@ -128,7 +128,7 @@ check: build ## dry run with diffs against inventories/$(ENV)
 	$(PLAYBOOK) playbooks/site.yml --check --diff $(ARGS)
 
 status: build ## what runs where and whether it is healthy; fails naming each problem (changes nothing)
-	$(PLAYBOOK) playbooks/status.yml $(ARGS)
+	$(PLAYBOOK) playbooks/status.yml $(if $(REPORT),-e status_report=$(abspath $(REPORT))) $(ARGS)
 
 down: build ## stop every service of inventories/$(ENV), keep the data
 	$(PLAYBOOK) playbooks/down.yml $(ARGS)
