@@ -24,6 +24,7 @@ from airflow_testlib import (
     admin_api,
     api_url,
     assert_fetched_whole,
+    assert_no_secret_in_sudo_log,
     assert_no_import_errors,
     assert_ok,
     deployed_lock,
@@ -57,6 +58,13 @@ def test_every_host_was_managed_as_a_login_user_through_sudo(hosts, groups):
         count = host.check_output(
             f"journalctl _COMM=sudo --output cat --no-pager | grep -c '^ *{user} : .*COMMAND=.*BECOME-SUCCESS-' || true")
         assert int(count) >= 20, f"{name}: {count} module runs of {user} through sudo in the journal"
+
+
+def test_no_secret_in_the_sudo_log(hosts, secrets):
+    """What the login user ran through sudo on each host (the health gates
+    with their passwords included) holds no secret of the vault."""
+    for host in hosts.values():
+        assert_no_secret_in_sudo_log(host, secrets)
 
 
 def test_components_run_where_the_inventory_says(groups, hosts):

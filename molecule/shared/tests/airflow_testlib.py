@@ -640,6 +640,16 @@ def task_results(result: subprocess.CompletedProcess) -> list[tuple[str, str, st
     return found
 
 
+def assert_no_secret_in_sudo_log(host, secrets: dict) -> None:
+    """sudo logs the command line of each command it runs (the journal's
+    COMMAND=), and Ansible puts a task's environment on that line: no secret
+    of the vault may be there."""
+    log = host.check_output("journalctl _COMM=sudo --output cat --no-pager")
+    assert "COMMAND=" in log, "sudo logged no command: nothing was checked"
+    leaked = sorted(name for name, value in secrets.items() if value and value in log)
+    assert not leaked, f"sudo's log on {host.check_output('hostname')} holds {leaked}"
+
+
 def run_status(extra_vars: dict, report: Path) -> tuple[subprocess.CompletedProcess, dict]:
     """`make status` (playbooks/status.yml) with its JSON report: the run and
     {host: {lines, problems}}. It changes nothing but that report."""
