@@ -67,6 +67,20 @@ def test_no_secret_in_the_sudo_log(hosts, secrets):
         assert_no_secret_in_sudo_log(host, secrets)
 
 
+def test_the_index_credentials_reach_root_alone(hosts):
+    """core1 builds from an index URL with credentials (host_vars/core1.yml):
+    sudo's log on no host holds them (checked first: the reads below go
+    through sudo, with nothing of the token on their command lines); the
+    installers' configuration files, root's alone, on the builder do."""
+    token = hosts["core1"].ansible.get_variables()["molecule_index_token"]
+    for host in hosts.values():
+        assert_no_secret_in_sudo_log(host, {"the index token": token})
+    for name in ("installer-uv.toml", "installer-pip.conf"):
+        config = hosts["core1"].file(f"/etc/airflow/{name}")
+        assert (config.user, config.group, config.mode) == ("root", "root", 0o600), name
+        assert f"://molecule:{token}@" in config.content_string, f"{name} does not name the index: {config.content_string}"
+
+
 def test_components_run_where_the_inventory_says(groups, hosts):
     for group, unit in COMPONENT_UNITS.items():
         for name, host in {**hosts, "outsider": host_of("outsider")}.items():
