@@ -26,7 +26,8 @@ broker_url, Airflow's own Celery config, no TLS, no transport option that
 changes the broker's keys): then the gate costs ~0.4 s of CPU instead of
 ~2.2 s (Airflow's import), on each worker host while its worker starts; anything
 else pings with Airflow's own Celery app. Prints each component when healthy;
-each has SECONDS from the (re)start. Then removes DIR/NAME (the pending
+each has SECONDS from the (re)start. Its stdout carries these lines alone
+(what Airflow or a library prints there goes to stderr). Then removes DIR/NAME (the pending
 restart, tasks/pending.yml) of each; exits 1 naming those not healthy in
 time, and what their probe said last.
 
@@ -151,6 +152,7 @@ def probe_celery(node, since):
 
 PROBES = {"url": probe_url, "job": probe_job, "celery": probe_celery}
 POLL = 0.25  # seconds between two rounds of probes
+RESULTS = sys.stdout  # the gate's lines (results_on_stdout gives them stdout alone)
 
 
 def active_since(units):
@@ -183,7 +185,7 @@ def wait(components, timeout, start, since_mono, since_wall):
             except Exception as exc:  # a database or broker that does not answer yet: try again
                 healthy, last[name] = False, f"{type(exc).__name__}: {exc}"
             if healthy:
-                print(f"{name}: healthy after {time.monotonic() - start:.1f} s ({last[name]})", flush=True)
+                say(f"{name}: healthy after {time.monotonic() - start:.1f} s ({last[name]})")
                 del pending[name]
         if not pending or time.monotonic() - start >= timeout:
             return {name: last[name] for name in pending}
@@ -202,7 +204,7 @@ def probe_as(user, components, timeout, start, since):
         signal.alarm(int(timeout) + 60)  # a probe that hangs (each has its own timeout) ends the gate
         failed = wait(components, timeout, start, *since)
         for name, why in failed.items():
-            print(f"{name}: not healthy" + (f" within {timeout:g} s" if timeout else "") + f" ({why})")
+            say(f"{name}: not healthy" + (f" within {timeout:g} s" if timeout else "") + f" ({why})")
         rc = 1 if failed else 0
     except BaseException:  # noqa: B036 - the child must end here, whatever happened
         traceback.print_exc()
@@ -210,6 +212,19 @@ def probe_as(user, components, timeout, start, since):
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(rc)
+
+
+def results_on_stdout():
+    """Keep stdout for the gate's results: from here on what anything else
+    prints there (Airflow's import logs to it) goes to stderr."""
+    global RESULTS
+    sys.stdout.flush()
+    RESULTS = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+
+
+def say(line):
+    print(line, file=RESULTS, flush=True)
 
 
 def main(argv=None):
@@ -224,6 +239,7 @@ def main(argv=None):
         parser.error("--clear: a check restarts nothing, so it clears no pending restart")
     components = parse_specs(args.components)
     user = pwd.getpwnam(args.user)
+    results_on_stdout()
     start = time.monotonic()
     # A restart must show the new process. A start takes what runs: a unit
     # that systemd itself restarted after the caller read it as stopped is
@@ -232,9 +248,8 @@ def main(argv=None):
     verb = args.state[: -len("ed")]
     units = [unit for _, unit, _, _ in components]
     if args.state != "checked" and subprocess.run(["systemctl", verb, "--no-block", "--", *units]).returncode != 0:
-        print(f"systemctl {verb} failed for one of {', '.join(units)}", flush=True)
+        say(f"systemctl {verb} failed for one of {', '.join(units)}")
         return 1
-    sys.stdout.flush()
     child = os.fork()
     if child == 0:
         probe_as(user, components, args.timeout, start, since)

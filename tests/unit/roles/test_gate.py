@@ -8,6 +8,8 @@ from __future__ import annotations
 import http.server
 import importlib.util
 import socket
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -40,6 +42,20 @@ def test_a_check_clears_no_pending_restart(capsys):
                    "scheduler=airflow-scheduler=url http://127.0.0.1:8974/health"])
     assert refused.value.code == 2
     assert "--clear: a check restarts nothing" in capsys.readouterr().err
+
+
+def test_the_results_have_stdout_alone():
+    """make status shows the gate's stdout: what Airflow's import logs to
+    stdout (a handler on sys.stdout, set up after the gate's start) and a
+    library's print go to stderr instead."""
+    code = (
+        "import logging, sys; sys.path.insert(0, sys.argv[1]); import gate; gate.results_on_stdout(); "
+        "logging.basicConfig(stream=sys.stdout, level=logging.INFO); logging.info('import logs this'); "
+        "print('a library prints this'); gate.say('scheduler: healthy after 0.1 s (alive)')"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(GATE.parent)], capture_output=True, text=True, check=True)
+    assert done.stdout == "scheduler: healthy after 0.1 s (alive)\n"
+    assert "import logs this" in done.stderr and "a library prints this" in done.stderr
 
 
 class Answer(http.server.BaseHTTPRequestHandler):
