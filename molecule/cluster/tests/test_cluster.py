@@ -329,13 +329,15 @@ def test_outsider_needs_the_redis_password(hosts, groups):
 
 def _converge_vars() -> dict:
     """The JSON extra vars molecule.yml's converge passes besides the inventory
-    (HTTPS api-servers, the broker's keys under a prefix): the playbooks
-    these tests run get the same."""
+    (HTTPS api-servers, the broker's keys under a prefix, this run's release
+    cache), with molecule's variables in them expanded: the playbooks these
+    tests run get the same."""
     args = yaml.safe_load((Path(__file__).resolve().parents[1] / "molecule.yml").read_text())
     extra = {}
     for arg in args["ansible"]["executor"]["args"]["ansible_playbook"]:
         if arg.startswith("{"):
-            extra.update(json.loads(arg))
+            extra.update(json.loads(os.path.expandvars(arg)))
+    assert "$" not in json.dumps(extra), f"molecule's variables are not all set here: {extra}"
     return extra
 
 
