@@ -59,6 +59,8 @@ SCENARIO = Path(os.environ.get("MOLECULE_SCENARIO_DIRECTORY") or Path(__file__).
 # every site.yml run ships this scenario's DAGs, as converge does (without it
 # the role's default, the repo's dags/, would replace them mid-test)
 DAGS = f"{SCENARIO / 'dags'}/"
+# the controller's release cache of this run, as converge has it (molecule.yml)
+RELEASE_CACHE = f"{os.environ['MOLECULE_EPHEMERAL_DIRECTORY']}/releases"
 RESULTS = SCENARIO / ".results.json"
 # playbook outputs and UI screenshots; outside molecule's ephemeral directory,
 # which its destroy step removes
@@ -92,7 +94,7 @@ def playbook(name: str, extra_vars: dict, log: str, *options: str):
     """playbooks/<name> as a user runs it; returns (result, wall seconds). Its
     output goes to ARTIFACTS/<log>.log (the place is printed)."""
     start = time.monotonic()
-    result = run_playbook(f"playbooks/{name}", extra_vars, *options)
+    result = run_playbook(f"playbooks/{name}", {"airflow_release_cache_dir": RELEASE_CACHE, **extra_vars}, *options)
     took = time.monotonic() - start
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     where = ARTIFACTS / f"{log}.log"
