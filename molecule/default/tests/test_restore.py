@@ -1,7 +1,8 @@
 """Backup, the disaster (`make reset`), restore: on the running host.
 
 `make backup FETCH=yes` and the timer's dump; `make restore` refused with a
-dump that is not there and without CONFIRM=yes (nothing stops); then
+dump that is not there and without CONFIRM=yes (nothing stops), and failed
+by a dump that does not load (the database stays as it was); then
 `make reset CONFIRM=yes` wipes the database, the broker and the logs, the
 dumps on the host go too (as on a new database host), and `make restore`
 brings back the copy on the controller: the run history, a Variable and the
@@ -75,6 +76,17 @@ def test_backup_then_reset_then_restore(host, api, tmp_path):
     assert unit_active_since(host, "airflow-api-server") == api_since, "a refused restore restarted the api-server"
 
     assert api.post("/api/v2/variables", {"key": f"{stored.variable}_lost", "value": lost}).status_code == 201
+    # a dump that does not load (cut in half) fails the restore, which
+    # leaves the database as it was (the variable made after the dump too)
+    cut_dump = f"{BACKUP_DIR}/airflow-cut.dump"
+    host.check_output(f"umask 077 && head -c $(($(stat -c %s {dump}) / 2)) {dump} > {cut_dump} && chown postgres: {cut_dump}")
+    cut = run_playbook("playbooks/restore.yml", {"restore_backup": "airflow-cut.dump", "restore_confirm": "yes"})
+    out = cut.stdout + cut.stderr
+    assert cut.returncode != 0 and re.search(r"did\s+not\s+load", out), playbook_tail(cut)
+    sql = "SELECT count(*) FROM variable WHERE key = '%s_lost'" % stored.variable
+    assert host.check_output(f"runuser -u postgres -- psql -tA -d airflow -c \"{sql}\"") == "1", "the database changed"
+    left = host.check_output("runuser -u postgres -- psql -tA -c \"SELECT datname FROM pg_database WHERE datname LIKE '%restoring'\"")
+    assert not left, f"the failed restore left {left}"
     wiped = run_playbook("playbooks/reset.yml", {"reset_confirm": "yes"})
     assert_ok(wiped)
     assert not host.service("airflow-api-server").is_running, "reset.yml left the api-server running"
