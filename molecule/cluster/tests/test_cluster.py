@@ -30,6 +30,7 @@ from airflow_testlib import (
     deployed_lock,
     host_of,
     http_get,
+    listeners,
     lowest_ansible_core,
     run_playbook,
     run_status,
@@ -249,6 +250,16 @@ def test_run_completes_with_one_scheduler_stopped(api, hosts, groups):
         assert run["state"] == "success"
 
 
+def test_an_api_server_bound_to_its_node_address_is_probed_there(hosts):
+    """core2's api-server binds its node address alone (host_vars/core2.yml),
+    so nothing answers on its loopback: its health gates (the converge) and
+    `make status` (the next test) asked it at that address."""
+    core2 = hosts["core2"]
+    assert listeners(core2, 8080) == [f"{address(core2)}:8080"]
+    assert core2.run("curl -sk --max-time 5 -o /dev/null https://127.0.0.1:8080/api/v2/version").rc != 0
+    assert core2.run(f"curl -sk --max-time 5 -o /dev/null https://{address(core2)}:8080/api/v2/version").rc == 0
+
+
 def test_make_status_passes_and_names_a_stopped_scheduler(hosts, groups, tmp_path):
     """`make status` (playbooks/status.yml) shows every host healthy and
     changes nothing; with one scheduler stopped and a worker's restart left
@@ -397,7 +408,7 @@ def test_backup_fetch_from_the_data_host_is_streamed(hosts, groups, tmp_path):
 # --- last: retiring a worker (it stays out of service) ------------------------
 
 
-def test_retire_is_refused_for_unknown_hosts_and_the_execution_api(groups):
+def test_retire_is_refused_for_unknown_hosts_and_the_execution_api(groups, hosts):
     unknown = run_playbook("playbooks/retire.yml", {**CONVERGE_VARS, "retire_host": "no-such-host"})
     out = unknown.stdout + unknown.stderr
     assert unknown.returncode != 0 and "retire_host (HOST=)" in out and "no-such-host" in out, out[-2000:]
@@ -405,6 +416,14 @@ def test_retire_is_refused_for_unknown_hosts_and_the_execution_api(groups):
     api_host = run_playbook("playbooks/retire.yml", {**CONVERGE_VARS, "retire_host": first_api})
     out = api_host.stdout + api_host.stderr
     assert api_host.returncode != 0 and "airflow_api_url" in out, out[-2000:]
+    # the second api-server, when airflow_api_url names it (by its address)
+    second = groups["airflow_api_server"][1]
+    url = f"https://{address(hosts[second])}:8080"
+    named = run_playbook("playbooks/retire.yml", {**CONVERGE_VARS, "retire_host": second, "airflow_api_url": url})
+    out = named.stdout + named.stderr
+    assert named.returncode != 0 and "serves the execution API" in out and f"({url})" in out, out[-2000:]
+    for name in groups["airflow_api_server"]:
+        assert hosts[name].service("airflow-api-server").is_running, f"a refused retire stopped {name}'s api-server"
 
 
 def test_retire_a_worker_while_it_runs_a_task(api, hosts, groups):
