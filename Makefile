@@ -9,7 +9,7 @@
 #   make restore ENV=<env> BACKUP=<name> CONFIRM=yes   replace the database with that dump
 #   make retire ENV=<env> HOST=<host>   drain and stop a host before it leaves the inventory
 #   make rotate ENV=<env> SECRET=<fernet|redis|api|admin|jwt|postgresql|all>   new secrets, rolled out safely
-#   make test                    lint + every molecule scenario (what CI runs)
+#   make test                    lint, sanity, unit, every molecule scenario (what CI runs)
 # `make help` lists every target.
 
 SHELL := /bin/bash
@@ -32,7 +32,7 @@ PLAYBOOK := $(BIN)/ansible-playbook -i $(INVENTORY) --vault-password-file $(INVE
 .PHONY: help build venv docker image testbed bootstrap up deploy lock dags rollback backup restore retire rotate check status down start reset logs changelog lint sanity unit test bench clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z -]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
 $(BIN)/ansible-playbook: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -130,13 +130,13 @@ check: build ## dry run with diffs against inventories/$(ENV)
 status: build ## what runs where and whether it is healthy; fails naming each problem (changes nothing)
 	$(PLAYBOOK) playbooks/status.yml $(if $(REPORT),-e status_report=$(abspath $(REPORT))) $(ARGS)
 
-down: build ## stop every service of inventories/$(ENV), keep the data
+down: build ## stop Airflow and the data stores of inventories/$(ENV) and keep them down (data kept, monitoring runs)
 	$(PLAYBOOK) playbooks/down.yml $(ARGS)
 
 start: build ## start the stopped services again (health-gated: same as deploy)
 	$(PLAYBOOK) playbooks/site.yml $(ARGS)
 
-reset: build ## stop and WIPE all data of inventories/$(ENV) (needs CONFIRM=yes)
+reset: build ## stop and WIPE the metadata DB, the broker's data and the logs of inventories/$(ENV) (CONFIRM=yes; dumps kept)
 	$(PLAYBOOK) playbooks/reset.yml -e reset_confirm=$(CONFIRM) $(ARGS)
 
 logs: build ## follow a component's journal: make logs COMPONENT=scheduler [ENV=local]
