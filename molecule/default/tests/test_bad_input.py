@@ -50,6 +50,10 @@ CASES = {
     "no worker queue": ({"airflow_worker_queues": []}, "airflow_worker_queues"),
     "dags folder missing on the controller": ({"airflow_dags_src": "/nonexistent/dags/"}, "airflow_dags_src"),
     "flower on the network without a login": ({"airflow_flower_host": "0.0.0.0"}, "airflow_flower_basic_auth"),
+    "api-server bound to an address the host lacks": (
+        {"airflow_api_host": "203.0.113.77"},
+        "airflow_api_host=203.0.113.77: not an address of this host",
+    ),
     "redis port out of range": ({"redis_port": 0}, "redis_port"),
     "two monitoring services on one port": ({"monitoring_redis_exporter_port": 9100}, "monitoring_*_port"),
     "alert rule name with a space": (
@@ -94,7 +98,7 @@ GROUPS = [
         "dags folder missing on the controller", "flower on the network without a login",
         "release builder not an airflow host", "no release kept", "negative installer cache cap",
         "empty admin username", "upkeep schedule systemd cannot read", "plain-text secret in airflow_config",
-        "index URL that is no URL",
+        "index URL that is no URL", "api-server bound to an address the host lacks",
     ],
     ["unknown executor", "version without a lock", "queue name with a comma", "TLS certificate that is not PEM"],
     ["airflow_config not section -> options", "TLS key without its certificate"],
