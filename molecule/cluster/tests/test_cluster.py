@@ -27,6 +27,7 @@ from airflow_testlib import (
     assert_no_secret_in_sudo_log,
     assert_no_import_errors,
     assert_ok,
+    assert_refused_unchanged,
     deployed_lock,
     host_of,
     http_get,
@@ -409,19 +410,17 @@ def test_backup_fetch_from_the_data_host_is_streamed(hosts, groups, tmp_path):
 
 
 def test_retire_is_refused_for_unknown_hosts_and_the_execution_api(groups, hosts):
+    """Refused before anything changes: a host the inventory lacks, the first
+    api-server (airflow_api_url unset), the second when airflow_api_url
+    names it by its address."""
     unknown = run_playbook("playbooks/retire.yml", {**CONVERGE_VARS, "retire_host": "no-such-host"})
-    out = unknown.stdout + unknown.stderr
-    assert unknown.returncode != 0 and "retire_host (HOST=)" in out and "no-such-host" in out, out[-2000:]
-    first_api = groups["airflow_api_server"][0]
-    api_host = run_playbook("playbooks/retire.yml", {**CONVERGE_VARS, "retire_host": first_api})
-    out = api_host.stdout + api_host.stderr
-    assert api_host.returncode != 0 and "airflow_api_url" in out, out[-2000:]
-    # the second api-server, when airflow_api_url names it (by its address)
-    second = groups["airflow_api_server"][1]
+    assert_refused_unchanged(unknown, "retire_host (HOST=)", "no-such-host")
+    first, second = groups["airflow_api_server"][:2]
+    refused = run_playbook("playbooks/retire.yml", {**CONVERGE_VARS, "retire_host": first})
+    assert_refused_unchanged(refused, f"retire_host: {first} serves the execution API", "(airflow_api_url is not set")
     url = f"https://{address(hosts[second])}:8080"
     named = run_playbook("playbooks/retire.yml", {**CONVERGE_VARS, "retire_host": second, "airflow_api_url": url})
-    out = named.stdout + named.stderr
-    assert named.returncode != 0 and "serves the execution API" in out and f"({url})" in out, out[-2000:]
+    assert_refused_unchanged(named, f"retire_host: {second} serves the execution API", f"({url})")
     for name in groups["airflow_api_server"]:
         assert hosts[name].service("airflow-api-server").is_running, f"a refused retire stopped {name}'s api-server"
 
