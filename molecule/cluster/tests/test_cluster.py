@@ -411,16 +411,19 @@ def test_backup_fetch_from_the_data_host_is_streamed(hosts, groups, tmp_path):
 
 def test_retire_is_refused_for_unknown_hosts_and_the_execution_api(groups, hosts):
     """Refused before anything changes: a host the inventory lacks, the first
-    api-server (airflow_api_url unset), the second when airflow_api_url
-    names it by its address."""
+    api-server (airflow_api_url unset: the default names it), the second
+    when airflow_api_url names it by its address and refers to a default of
+    the role (the URL is resolved as the role resolves it)."""
     unknown = run_playbook("playbooks/retire.yml", {**CONVERGE_VARS, "retire_host": "no-such-host"})
     assert_refused_unchanged(unknown, "retire_host (HOST=)", "no-such-host")
     first, second = groups["airflow_api_server"][:2]
     refused = run_playbook("playbooks/retire.yml", {**CONVERGE_VARS, "retire_host": first})
-    assert_refused_unchanged(refused, f"retire_host: {first} serves the execution API", "(airflow_api_url is not set")
-    url = f"https://{address(hosts[second])}:8080"
+    assert_refused_unchanged(refused, f"retire_host: {first} serves the execution API",
+                             f"https://{address(hosts[first])}:8080/execution/")
+    url = f"https://{address(hosts[second])}:{{{{ airflow_api_port }}}}"
     named = run_playbook("playbooks/retire.yml", {**CONVERGE_VARS, "retire_host": second, "airflow_api_url": url})
-    assert_refused_unchanged(named, f"retire_host: {second} serves the execution API", f"({url})")
+    assert_refused_unchanged(named, f"retire_host: {second} serves the execution API",
+                             f"https://{address(hosts[second])}:8080/execution/")
     for name in groups["airflow_api_server"]:
         assert hosts[name].service("airflow-api-server").is_running, f"a refused retire stopped {name}'s api-server"
 
