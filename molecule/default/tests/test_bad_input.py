@@ -83,6 +83,12 @@ CASES = {
         "postgresql_settings.max_connections",
     ),
     "upkeep schedule systemd cannot read": ({"airflow_maintenance_schedule": "now and then"}, "airflow_maintenance_schedule"),
+    "api port that needs root": ({"airflow_api_port": 443}, "airflow_api_port: must be a port number, 1024-65535"),
+    "certificate name without its type": (
+        {"airflow_api_tls_subject_alt_names": ["airflow.example.com"]},
+        "airflow_api_tls_subject_alt_names: each name needs its type",
+    ),
+    "flower password with a comma": ({"airflow_flower_basic_auth": "ops:pass,word"}, "airflow_flower_basic_auth: must be user:password"),
 }
 
 # Cases that one run takes together: each group is caught by one check (a
@@ -100,7 +106,10 @@ GROUPS = [
         "empty admin username", "upkeep schedule systemd cannot read", "plain-text secret in airflow_config",
         "index URL that is no URL", "api-server bound to an address the host lacks",
     ],
-    ["unknown executor", "version without a lock", "queue name with a comma", "TLS certificate that is not PEM"],
+    [
+        "unknown executor", "version without a lock", "queue name with a comma", "TLS certificate that is not PEM",
+        "api port that needs root", "certificate name without its type", "flower password with a comma",
+    ],
     ["airflow_config not section -> options", "TLS key without its certificate"],
     ["not a boolean", "unknown installer"],
     ["short redis password", "redis port out of range"],
@@ -150,7 +159,9 @@ def test_bad_input_is_refused_before_any_change(refusals, case):
     assert_refused(refusals[case], CASES[case][1])
 
 
-def test_workers_without_an_api_server_are_refused(host, tmp_path):
+def test_workers_without_api_server_scheduler_dag_processor_are_refused(host, tmp_path):
+    """An inventory with a worker and no api-server, scheduler or
+    dag-processor: refused, naming the groups."""
     name = host.check_output("hostname")
     inventory = tmp_path / "hosts.yml"
     inventory.write_text(
@@ -169,7 +180,9 @@ def test_workers_without_an_api_server_are_refused(host, tmp_path):
         )
     )
     (tmp_path / "group_vars").symlink_to(ROOT / "molecule/shared/group_vars")
-    assert_refused(run_site({}, str(inventory)), "airflow_api_server")
+    result = run_site({}, str(inventory))
+    assert_refused(result, "airflow_api_server")
+    assert_refused(result, "airflow_scheduler / airflow_dag_processor: the inventory groups airflow_scheduler and")
 
 
 BULLSEYE = {

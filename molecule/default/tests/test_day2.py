@@ -28,6 +28,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -292,24 +293,46 @@ def test_changes_at_once_survive_a_killed_run_then_nothing_then_worker_only(host
     assert token_status(api_url(host), "admin", password) in (200, 201)
 
 
+def assert_data_store_ports(host, postgresql: int, redis: int) -> None:
+    """PostgreSQL and Redis listen on these ports alone, and Airflow's URLs
+    and the exporters (the monitoring role) reach them there."""
+    for port, old in ((postgresql, 5432), (redis, 6379)):
+        assert listeners(host, port), f"nothing listens on {port}"
+        if port != old:
+            assert listeners(host, old) == [], f"something still listens on {old}"
+    deployed = cfg(host)
+    for section, option, port in (("database", "sql_alchemy_conn", postgresql), ("celery", "result_backend", postgresql),
+                                  ("celery", "broker_url", redis)):
+        assert f":{port}/" in deployed.get(section, option), f"[{section}] {option} does not use port {port}"
+    exporters = {"postgres": (f"port={postgresql} ", 9187, "pg_up"), "redis": (f"redis://127.0.0.1:{redis}", 9121, "redis_up")}
+    for name, (wanted, port, up) in exporters.items():
+        assert wanted in host.file(f"/etc/default/prometheus-{name}-exporter").content_string, f"the {name} exporter does not use {wanted}"
+        metrics = host.check_output(f"curl -sf --max-time 10 http://{address(host)}:{port}/metrics")
+        assert re.search(rf"^{up} 1$", metrics, re.MULTILINE), f"the {name} exporter does not reach its data store ({up})"
+
+
 def test_ports_tls_and_admin_password_change_and_come_back(host, secrets):
-    """One run moves the api-server to 8081 with TLS on, flower to 5556 and
-    gives the existing admin a new airflow_admin_password: the api-server
-    answers HTTPS there (a self-signed certificate the host's trust bundle
-    holds) and nothing listens on the old ports, the execution API URL
-    follows, the new password logs in and the old one is refused, a Celery
-    run succeeds over it; then back to plain HTTP on 8080 and 5555 and the
-    vault's password: no TLS file left, and a re-run changes nothing."""
+    """One run moves the api-server to 8081 with TLS on, flower to 5556,
+    PostgreSQL to 5433 and Redis to 6380, and gives the existing admin a new
+    airflow_admin_password (starting with "-", which a CLI could take for an
+    option): the api-server answers HTTPS there (a self-signed certificate
+    the host's trust bundle holds) and nothing listens on the old ports, the
+    execution API URL, Airflow's database and broker URLs and the exporters
+    follow, the new password logs in and the old one is refused, a Celery
+    run succeeds over it; then back to plain HTTP on 8080 and 5555, 5432,
+    6379 and the vault's password: no TLS file left, and a re-run changes
+    nothing."""
     old = secrets["vault_airflow_admin_password"]
-    new = "changed-" + os.urandom(12).hex()
+    new = "-changed-" + os.urandom(12).hex()
     ip = address(host)
     hostname = host.check_output("hostname")
     tls_dir = "/etc/airflow/tls"
     moved = f"https://{ip}:8081"
     try:
         with command_lines(host) as seen:
-            changed = site({"airflow_api_port": 8081, "airflow_flower_port": 5556, "airflow_api_tls": True, "airflow_admin_password": new})
-        assert_ok(changed, "site.yml with the api-server on 8081 over TLS, flower on 5556, a new admin password")
+            changed = site({"airflow_api_port": 8081, "airflow_flower_port": 5556, "airflow_api_tls": True, "airflow_admin_password": new,
+                            "postgresql_port": 5433, "redis_port": 6380})
+        assert_ok(changed, "site.yml with the api-server on 8081 over TLS, flower on 5556, data stores on 5433 and 6380, a new admin password")
         # the password went to the CLI, but never on a command line (ps)
         assert [line for line in seen if "users reset-password" in line], "the watch missed the command that set the password"
         assert not [line for line in seen if new in line], "the new admin password was on a command line"
@@ -323,6 +346,7 @@ def test_ports_tls_and_admin_password_change_and_come_back(host, secrets):
         assert host.run("curl -sf --max-time 10 http://127.0.0.1:5556/healthcheck").rc == 0, "flower not on 5556"
         assert listeners(host, 5555) == [], "flower still listens on 5555"
         assert cfg(host).get("core", "execution_api_server_url") == f"{moved}/execution/"
+        assert_data_store_ports(host, 5433, 6380)
 
         assert token_status(moved, "admin", old, trust.name) in (401, 403), "the old admin password still logs in"
         client = AirflowAPI(moved, "admin", new, timeout=API_TIMEOUT, verify=trust.name)  # asserts the new one logs in
@@ -337,7 +361,37 @@ def test_ports_tls_and_admin_password_change_and_come_back(host, secrets):
     assert listeners(host, 8081) == [], "the api-server still listens on 8081"
     assert listeners(host, 5556) == [], "flower still listens on 5556"
     assert cfg(host).get("core", "execution_api_server_url") == f"http://{ip}:8080/execution/"
+    assert_data_store_ports(host, 5432, 6379)
     assert not host.file(tls_dir).exists, f"{tls_dir} left behind with TLS off"
     assert token_status(api_url(host), "admin", old) in (200, 201), "the vault's admin password does not log in again"
     assert token_status(api_url(host), "admin", new) in (401, 403), "the changed password still logs in"
     assert_unchanged(site(), "a re-run after the restore")
+
+
+def test_a_ca_certificate_taken_out_of_the_list_is_no_longer_trusted(host, tmp_path):
+    """A CA added to airflow_ca_certificates lands in the host's trust store
+    (its file, the OS bundle); once the list no longer holds it, a re-deploy
+    takes it out of both (a revoked proxy CA must not stay trusted)."""
+    key, crt = tmp_path / "ca.key", tmp_path / "ca.crt"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", str(key),
+         "-out", str(crt), "-days", "2", "-subj", f"/CN=airflow-vm test CA {os.urandom(4).hex()}"],
+        check=True, capture_output=True)
+    pem = crt.read_text()
+    body = max(pem.splitlines(), key=len)  # a base64 line of this certificate alone
+    present = sorted(Path("/usr/local/share/ca-certificates").glob("*.crt"))  # what group_vars passes
+    bundle = "/etc/ssl/certs/ca-certificates.crt"
+
+    def trusted() -> tuple[list[str], bool]:
+        files = host.check_output("grep -lF -- %s /usr/local/share/ca-certificates/airflow-extra-*.crt || true", body).split()
+        return files, body in host.file(bundle).content_string
+
+    try:
+        assert_ok(site({"airflow_ca_certificates": [path.read_text() for path in present] + [pem]}), "site.yml with one more CA")
+        files, in_bundle = trusted()
+        assert len(files) == 1 and in_bundle, f"the added CA is not trusted: files {files}, in {bundle}: {in_bundle}"
+    finally:
+        restored = site()
+    assert_ok(restored, "site.yml without that CA")
+    files, in_bundle = trusted()
+    assert not files and not in_bundle, f"the CA taken out of the list is still trusted: files {files}, in {bundle}: {in_bundle}"

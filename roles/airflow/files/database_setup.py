@@ -45,10 +45,11 @@ def main(argv: list[str]) -> None:
     if len(argv) > 1:
         username, email, firstname, lastname = argv[1:5]
         password = sys.stdin.readline().rstrip("\n")
-        said = airflow("users", "create", "--role", "Admin", "--username", username, "--email", email,
-                       "--firstname", firstname, "--lastname", lastname, "--password", password)
+        # --option=value: a value that starts with "-" is not taken for an option
+        said = airflow("users", "create", "--role=Admin", f"--username={username}", f"--email={email}",
+                       f"--firstname={firstname}", f"--lastname={lastname}", f"--password={password}")
         if "already exist" in said:
-            airflow("users", "reset-password", "--username", username, "--password", password)
+            airflow("users", "reset-password", f"--username={username}", f"--password={password}")
             print("password set")
         else:
             print("user created")
