@@ -15,11 +15,13 @@ import requests
 import yaml
 
 from airflow_testlib import (
+    CFG,
     COMPONENT_UNITS,
     LOWEST_BIN,
     LOWEST_COLLECTIONS,
     RESTART_PENDING,
     TLS_TRUST,
+    AirflowAPI,
     address,
     admin_api,
     api_url,
@@ -36,6 +38,9 @@ from airflow_testlib import (
     run_playbook,
     run_status,
     tls_trust,
+    unit_active_since,
+    vault,
+    wait_task_running,
 )
 
 
@@ -404,6 +409,37 @@ def test_backup_fetch_from_the_data_host_is_streamed(hosts, groups, tmp_path):
     assert_ok(result)
     dump = re.search(rf"{data}:(/\S+/airflow-\d{{8}}T\d{{6}}Z\.dump)", result.stdout).group(1)
     assert_fetched_whole(hosts[data], dump, tmp_path / Path(dump).name)
+
+
+def test_an_api_port_change_drains_the_workers_before_the_api_servers_move(api, api_hosts, hosts, groups):
+    """airflow_api_port changes while a task runs on a worker: the execution
+    API URL the workers use moves with it, so every worker drains (its task
+    finishes against the old URL, which still answers) before any
+    api-server restarts, and starts after the last one (the new URL
+    answers). The task succeeds on its first try; then back to 8080 the
+    same way, and a run succeeds there."""
+    run_id = api.trigger("smoke_celery", {"linger": 30})
+    wait_task_running(api, "smoke_celery", run_id, "where")
+    url_host = api_hosts[0]  # the URL the workers use names the first api-server (airflow_api_url unset)
+    moved_url = api_url(url_host).replace(":8080", ":8081")
+    try:
+        moved = run_playbook("playbooks/site.yml", {**CONVERGE_VARS, "airflow_api_port": 8081})
+        assert_ok(moved, "site.yml with airflow_api_port 8081")
+        client = AirflowAPI(moved_url, "admin", vault()["vault_airflow_admin_password"])
+        run, tis = client.wait_run("smoke_celery", run_id)
+        where = next(t for t in tis if t["task_id"] == "where")
+        assert (where["state"], where["try_number"]) == ("success", 1), where
+        assert run["state"] == "success", [(t["task_id"], t["state"], t["try_number"]) for t in tis]
+        api_started = unit_active_since(url_host, "airflow-api-server")
+        for name in groups["airflow_worker"]:
+            worker_started = unit_active_since(hosts[name], "airflow-worker")
+            assert worker_started > api_started, f"{name}'s worker started before the api-server it reports to moved"
+            assert ":8081/execution/" in hosts[name].file(CFG).content_string, f"{name}: the execution API URL did not move"
+    finally:
+        back = run_playbook("playbooks/site.yml", CONVERGE_VARS)
+    assert_ok(back, "site.yml back on 8080")
+    run, tis = admin_api(url_host).run_dag("smoke_celery")
+    assert run["state"] == "success", [(t["task_id"], t["state"]) for t in tis]
 
 
 # --- last: retiring a worker (it stays out of service) ------------------------
