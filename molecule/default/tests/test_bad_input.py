@@ -55,6 +55,18 @@ CASES = {
         "airflow_api_host=203.0.113.77: not an address of this host",
     ),
     "redis port out of range": ({"redis_port": 0}, "redis_port"),
+    "redis bound to an address the host lacks": (
+        {"redis_bind_addresses": ["127.0.0.1", "203.0.113.78"]},
+        "redis_bind_addresses: 203.0.113.78: not an address of this host",
+    ),
+    "postgresql listening on an address the host lacks": (
+        {"postgresql_listen_addresses": ["localhost", "203.0.113.79"]},
+        "postgresql_listen_addresses: 203.0.113.79: not an address of this host",
+    ),
+    "metrics on an address the host lacks": (
+        {"monitoring_node_address": "203.0.113.80"},
+        "monitoring_node_address: 203.0.113.80: not an address of this host",
+    ),
     "two monitoring services on one port": ({"monitoring_redis_exporter_port": 9100}, "monitoring_*_port"),
     "alert rule name with a space": (
         {"monitoring_alert_rules": [{"alert": "Scheduler down", "expr": "up == 0", "summary": "down"}]},
@@ -78,6 +90,11 @@ CASES = {
     "queue name with a comma": ({"airflow_worker_queues": ["a,b"]}, "airflow_worker_queues"),
     "backup schedule systemd cannot read": ({"postgresql_backup_schedule": "every other tuesday"}, "postgresql_backup_schedule"),
     "no dump kept": ({"postgresql_backup_keep": 0}, "postgresql_backup_keep"),
+    "server setting PostgreSQL refuses": (
+        {"postgresql_settings": {"max_connections": 200, "shared_buffers": "4 GiB"}},
+        'postgresql_settings: must map PostgreSQL setting names to values that PostgreSQL accepts (postgresql.conf(5)): '
+        'PostgreSQL says invalid value for parameter "shared_buffers": "4 GiB"',
+    ),
     "components may open more connections than PostgreSQL accepts": (
         {"postgresql_settings": {"max_connections": 40}},
         "postgresql_settings.max_connections",
@@ -112,9 +129,12 @@ GROUPS = [
     ],
     ["airflow_config not section -> options", "TLS key without its certificate"],
     ["not a boolean", "unknown installer"],
-    ["short redis password", "redis port out of range"],
-    ["short postgres password", "backup schedule systemd cannot read", "no dump kept"],
-    ["two monitoring services on one port", "alert rule name with a space"],
+    ["short redis password", "redis port out of range", "redis bound to an address the host lacks"],
+    [
+        "short postgres password", "backup schedule systemd cannot read", "no dump kept",
+        "postgresql listening on an address the host lacks", "server setting PostgreSQL refuses",
+    ],
+    ["two monitoring services on one port", "alert rule name with a space", "metrics on an address the host lacks"],
 ]
 RUNS = GROUPS + [[case] for case in CASES if not any(case in group for group in GROUPS)]
 

@@ -311,9 +311,17 @@ def assert_data_store_ports(host, postgresql: int, redis: int) -> None:
         assert re.search(rf"^{up} 1$", metrics, re.MULTILINE), f"the {name} exporter does not reach its data store ({up})"
 
 
+QUOTED = "airflow's \\metadata"  # a quote and a backslash, each escaped in postgresql.conf
+
+
+def cluster_name(host, port: int) -> str:
+    return host.check_output(f"runuser -u postgres -- psql -XAtq -p {port} -d postgres -c 'SHOW cluster_name'")
+
+
 def test_ports_tls_and_admin_password_change_and_come_back(host, secrets):
     """One run moves the api-server to 8081 with TLS on, flower to 5556,
-    PostgreSQL to 5433 and Redis to 6380, and gives the existing admin a new
+    PostgreSQL to 5433 (with a server setting whose value holds a quote) and
+    Redis to 6380, and gives the existing admin a new
     airflow_admin_password (starting with "-", which a CLI could take for an
     option): the api-server answers HTTPS there (a self-signed certificate
     the host's trust bundle holds) and nothing listens on the old ports, the
@@ -331,7 +339,8 @@ def test_ports_tls_and_admin_password_change_and_come_back(host, secrets):
     try:
         with command_lines(host) as seen:
             changed = site({"airflow_api_port": 8081, "airflow_flower_port": 5556, "airflow_api_tls": True, "airflow_admin_password": new,
-                            "postgresql_port": 5433, "redis_port": 6380})
+                            "postgresql_port": 5433, "redis_port": 6380,
+                            "postgresql_settings": {"max_connections": 200, "shared_buffers": "256MB", "cluster_name": QUOTED}})
         assert_ok(changed, "site.yml with the api-server on 8081 over TLS, flower on 5556, data stores on 5433 and 6380, a new admin password")
         # the password went to the CLI, but never on a command line (ps)
         assert [line for line in seen if "users reset-password" in line], "the watch missed the command that set the password"
@@ -347,6 +356,7 @@ def test_ports_tls_and_admin_password_change_and_come_back(host, secrets):
         assert listeners(host, 5555) == [], "flower still listens on 5555"
         assert cfg(host).get("core", "execution_api_server_url") == f"{moved}/execution/"
         assert_data_store_ports(host, 5433, 6380)
+        assert cluster_name(host, 5433) == QUOTED
 
         assert token_status(moved, "admin", old, trust.name) in (401, 403), "the old admin password still logs in"
         client = AirflowAPI(moved, "admin", new, timeout=API_TIMEOUT, verify=trust.name)  # asserts the new one logs in
@@ -362,6 +372,7 @@ def test_ports_tls_and_admin_password_change_and_come_back(host, secrets):
     assert listeners(host, 5556) == [], "flower still listens on 5556"
     assert cfg(host).get("core", "execution_api_server_url") == f"http://{ip}:8080/execution/"
     assert_data_store_ports(host, 5432, 6379)
+    assert cluster_name(host, 5432) != QUOTED
     assert not host.file(tls_dir).exists, f"{tls_dir} left behind with TLS off"
     assert token_status(api_url(host), "admin", old) in (200, 201), "the vault's admin password does not log in again"
     assert token_status(api_url(host), "admin", new) in (401, 403), "the changed password still logs in"
