@@ -232,7 +232,8 @@ def test_changes_at_once_survive_a_killed_run_then_nothing_then_worker_only(host
     clears them. Each change shows on the host or through the API; the same
     run again changes nothing; taking back only the worker settings and
     core.parallelism (an option only the scheduler reads) restarts only the
-    worker and the scheduler."""
+    worker and the scheduler, and in the same run a PostgreSQL setting that
+    a reload applies (work_mem) is applied without a restart of PostgreSQL."""
     password = secrets["vault_airflow_admin_password"]
     worker_argv = exec_argv(host, "airflow-worker")
     changes = {
@@ -277,20 +278,30 @@ def test_changes_at_once_survive_a_killed_run_then_nothing_then_worker_only(host
         # the worker settings (its unit) and core.parallelism (read by the
         # scheduler alone) back to the defaults: only those two restart
         units_before = active_since(host)
-        back = site({k: v for k, v in changes.items() if not k.startswith("airflow_worker_") and k != "airflow_config"})
-        assert_ok(back, "site.yml with the worker settings and core.parallelism back to the defaults")
+        postgres_since = pg_query(host, "SELECT pg_postmaster_start_time()")
+        back = site({k: v for k, v in changes.items() if not k.startswith("airflow_worker_") and k != "airflow_config"}
+                    | {"postgresql_settings": {"max_connections": 200, "shared_buffers": "256MB", "work_mem": "12MB"}})
+        assert_ok(back, "site.yml with the worker settings and core.parallelism back to the defaults, and work_mem 12MB")
         units_now = active_since(host)
         restarted = sorted(u for u in UNITS if units_now[u] != units_before[u])
         assert restarted == ["airflow-scheduler", "airflow-worker"], f"restarted {restarted}"
+        assert pg_query(host, "SHOW work_mem") == "12MB", "the new work_mem is not applied"
+        assert pg_query(host, "SELECT pg_postmaster_start_time()") == postgres_since, "PostgreSQL restarted for work_mem"
         assert not cfg(host).has_option("core", "parallelism")
         assert exec_argv(host, "airflow-worker") == worker_argv
     finally:
         restored = site()
     assert_ok(restored, "restore the defaults")
+    assert pg_query(host, "SHOW work_mem") == "4MB", "work_mem not back to PostgreSQL's default"
     parsed = cfg(host)
     assert not parsed.has_option("core", "parallelism")
     assert parsed.get("core", "dags_are_paused_at_creation") == "True"
     assert token_status(api_url(host), "admin", password) in (200, 201)
+
+
+def pg_query(host, sql: str, port: int = 5432) -> str:
+    """One value of the metadata server, asked as postgres over its socket."""
+    return host.check_output(f"runuser -u postgres -- psql -XAtq -p {port} -d postgres -c %s", sql)
 
 
 def assert_data_store_ports(host, postgresql: int, redis: int) -> None:
@@ -312,10 +323,6 @@ def assert_data_store_ports(host, postgresql: int, redis: int) -> None:
 
 
 QUOTED = "airflow's \\metadata"  # a quote and a backslash, each escaped in postgresql.conf
-
-
-def cluster_name(host, port: int) -> str:
-    return host.check_output(f"runuser -u postgres -- psql -XAtq -p {port} -d postgres -c 'SHOW cluster_name'")
 
 
 def test_ports_tls_and_admin_password_change_and_come_back(host, secrets):
@@ -356,7 +363,7 @@ def test_ports_tls_and_admin_password_change_and_come_back(host, secrets):
         assert listeners(host, 5555) == [], "flower still listens on 5555"
         assert cfg(host).get("core", "execution_api_server_url") == f"{moved}/execution/"
         assert_data_store_ports(host, 5433, 6380)
-        assert cluster_name(host, 5433) == QUOTED
+        assert pg_query(host, "SHOW cluster_name", 5433) == QUOTED
 
         assert token_status(moved, "admin", old, trust.name) in (401, 403), "the old admin password still logs in"
         client = AirflowAPI(moved, "admin", new, timeout=API_TIMEOUT, verify=trust.name)  # asserts the new one logs in
@@ -372,7 +379,7 @@ def test_ports_tls_and_admin_password_change_and_come_back(host, secrets):
     assert listeners(host, 5556) == [], "flower still listens on 5556"
     assert cfg(host).get("core", "execution_api_server_url") == f"http://{ip}:8080/execution/"
     assert_data_store_ports(host, 5432, 6379)
-    assert cluster_name(host, 5432) != QUOTED
+    assert pg_query(host, "SHOW cluster_name") != QUOTED
     assert not host.file(tls_dir).exists, f"{tls_dir} left behind with TLS off"
     assert token_status(api_url(host), "admin", old) in (200, 201), "the vault's admin password does not log in again"
     assert token_status(api_url(host), "admin", new) in (401, 403), "the changed password still logs in"
