@@ -232,8 +232,10 @@ def test_changes_at_once_survive_a_killed_run_then_nothing_then_worker_only(host
     clears them. Each change shows on the host or through the API; the same
     run again changes nothing; taking back only the worker settings and
     core.parallelism (an option only the scheduler reads) restarts only the
-    worker and the scheduler, and in the same run a PostgreSQL setting that
-    a reload applies (work_mem) is applied without a restart of PostgreSQL."""
+    worker and the scheduler; in the same run a login for flower restarts
+    flower alone, a new scheduler health port the scheduler alone, and a
+    PostgreSQL setting that a reload applies (work_mem) is applied without a
+    restart of PostgreSQL."""
     password = secrets["vault_airflow_admin_password"]
     worker_argv = exec_argv(host, "airflow-worker")
     changes = {
@@ -280,11 +282,15 @@ def test_changes_at_once_survive_a_killed_run_then_nothing_then_worker_only(host
         units_before = active_since(host)
         postgres_since = pg_query(host, "SELECT pg_postmaster_start_time()")
         back = site({k: v for k, v in changes.items() if not k.startswith("airflow_worker_") and k != "airflow_config"}
-                    | {"postgresql_settings": {"max_connections": 200, "shared_buffers": "256MB", "work_mem": "12MB"}})
-        assert_ok(back, "site.yml with the worker settings and core.parallelism back to the defaults, and work_mem 12MB")
+                    | {"postgresql_settings": {"max_connections": 200, "shared_buffers": "256MB", "work_mem": "12MB"},
+                       "airflow_flower_basic_auth": FLOWER_LOGIN, "airflow_scheduler_health_port": 8975})
+        assert_ok(back, "site.yml with the worker settings and core.parallelism back to the defaults, a flower login, "
+                        "the scheduler's health on 8975 and work_mem 12MB")
         units_now = active_since(host)
         restarted = sorted(u for u in UNITS if units_now[u] != units_before[u])
-        assert restarted == ["airflow-scheduler", "airflow-worker"], f"restarted {restarted}"
+        assert restarted == ["airflow-flower", "airflow-scheduler", "airflow-worker"], f"restarted {restarted}"
+        assert flower_status(host) == 401 and flower_status(host, FLOWER_LOGIN) == 200, "flower does not ask for its login"
+        assert host.run("curl -sf --max-time 10 http://127.0.0.1:8975/health").rc == 0, "no scheduler health on 8975"
         assert pg_query(host, "SHOW work_mem") == "12MB", "the new work_mem is not applied"
         assert pg_query(host, "SELECT pg_postmaster_start_time()") == postgres_since, "PostgreSQL restarted for work_mem"
         assert not cfg(host).has_option("core", "parallelism")
@@ -293,10 +299,21 @@ def test_changes_at_once_survive_a_killed_run_then_nothing_then_worker_only(host
         restored = site()
     assert_ok(restored, "restore the defaults")
     assert pg_query(host, "SHOW work_mem") == "4MB", "work_mem not back to PostgreSQL's default"
+    assert flower_status(host) == 200, "flower still asks for a login"
+    assert host.run("curl -sf --max-time 10 http://127.0.0.1:8974/health").rc == 0, "no scheduler health on 8974"
     parsed = cfg(host)
     assert not parsed.has_option("core", "parallelism")
     assert parsed.get("core", "dags_are_paused_at_creation") == "True"
     assert token_status(api_url(host), "admin", password) in (200, 201)
+
+
+FLOWER_LOGIN = "ops:" + os.urandom(8).hex()
+
+
+def flower_status(host, login: str = "") -> int:
+    """The HTTP status of flower's workers page (behind its login, if any)."""
+    user = f"-u {login} " if login else ""
+    return int(host.check_output(f"curl -s -o /dev/null -w '%{{http_code}}' --max-time 10 {user}http://127.0.0.1:5555/workers"))
 
 
 def pg_query(host, sql: str, port: int = 5432) -> str:
