@@ -55,6 +55,7 @@ CASES = {
         "airflow_api_host=203.0.113.77: not an address of this host",
     ),
     "redis port out of range": ({"redis_port": 0}, "redis_port"),
+    "redis memory cap Redis cannot read": ({"redis_maxmemory": "256 MB"}, "redis_maxmemory: must be bytes or a number"),
     "redis bound to an address the host lacks": (
         {"redis_bind_addresses": ["127.0.0.1", "203.0.113.78"]},
         "redis_bind_addresses: 203.0.113.78: not an address of this host",
@@ -62,6 +63,10 @@ CASES = {
     "postgresql listening on an address the host lacks": (
         {"postgresql_listen_addresses": ["localhost", "203.0.113.79"]},
         "postgresql_listen_addresses: 203.0.113.79: not an address of this host",
+    ),
+    "retention Prometheus cannot read": (
+        {"monitoring_prometheus_retention": "2 weeks"},
+        "monitoring_prometheus_retention: must be a Prometheus duration",
     ),
     "metrics on an address the host lacks": (
         {"monitoring_node_address": "203.0.113.80"},
@@ -129,12 +134,18 @@ GROUPS = [
     ],
     ["airflow_config not section -> options", "TLS key without its certificate"],
     ["not a boolean", "unknown installer"],
-    ["short redis password", "redis port out of range", "redis bound to an address the host lacks"],
+    [
+        "short redis password", "redis port out of range", "redis bound to an address the host lacks",
+        "redis memory cap Redis cannot read",
+    ],
     [
         "short postgres password", "backup schedule systemd cannot read", "no dump kept",
         "postgresql listening on an address the host lacks", "server setting PostgreSQL refuses",
     ],
-    ["two monitoring services on one port", "alert rule name with a space", "metrics on an address the host lacks"],
+    [
+        "two monitoring services on one port", "alert rule name with a space", "metrics on an address the host lacks",
+        "retention Prometheus cannot read",
+    ],
 ]
 RUNS = GROUPS + [[case] for case in CASES if not any(case in group for group in GROUPS)]
 
