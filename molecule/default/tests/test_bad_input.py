@@ -110,6 +110,10 @@ CASES = {
         {"airflow_api_tls_subject_alt_names": ["airflow.example.com"]},
         "airflow_api_tls_subject_alt_names: each name needs its type",
     ),
+    "api-server on the node exporter's port": (
+        {"airflow_api_port": 9100},
+        "tcp/9100 is taken by airflow_api_port and monitoring_node_exporter_port: give each service of a host its own port",
+    ),
     "flower password with a comma": ({"airflow_flower_basic_auth": "ops:pass,word"}, "airflow_flower_basic_auth: must be user:password"),
 }
 
