@@ -95,6 +95,11 @@ CASES = {
     "queue name with a comma": ({"airflow_worker_queues": ["a,b"]}, "airflow_worker_queues"),
     "backup schedule systemd cannot read": ({"postgresql_backup_schedule": "every other tuesday"}, "postgresql_backup_schedule"),
     "no dump kept": ({"postgresql_backup_keep": 0}, "postgresql_backup_keep"),
+    "server setting name PostgreSQL cannot have": (
+        {"postgresql_settings": {"max_connections": 200, "shared buffers": "256MB"}},
+        "postgresql_settings: must map PostgreSQL setting names to values that PostgreSQL accepts (postgresql.conf(5)): "
+        "names of letters, digits, _ and . only: shared buffers",
+    ),
     "server setting PostgreSQL refuses": (
         {"postgresql_settings": {"max_connections": 200, "shared_buffers": "4 GiB"}},
         'postgresql_settings: must map PostgreSQL setting names to values that PostgreSQL accepts (postgresql.conf(5)): '
