@@ -95,6 +95,10 @@ CASES = {
     "queue name with a comma": ({"airflow_worker_queues": ["a,b"]}, "airflow_worker_queues"),
     "backup schedule systemd cannot read": ({"postgresql_backup_schedule": "every other tuesday"}, "postgresql_backup_schedule"),
     "no dump kept": ({"postgresql_backup_keep": 0}, "postgresql_backup_keep"),
+    "no worker on the default queue": (
+        {"airflow_worker_queues": ["etl"]},
+        "airflow_worker_queues: no worker host consumes the default queue default (they serve etl)",
+    ),
     "server setting name PostgreSQL cannot have": (
         {"postgresql_settings": {"max_connections": 200, "shared buffers": "256MB"}},
         "postgresql_settings: must map PostgreSQL setting names to values that PostgreSQL accepts (postgresql.conf(5)): "
