@@ -5,18 +5,32 @@ carries the scheduler's heartbeat and the DAG's task successes, every host's
 node exporter and the data stores' exporters are up, every one of these
 services listens on the node address only, and the role's alerting rules
 are loaded, evaluate without error, and raise an alert for a stopped exporter
-that goes once it is back."""
+that goes once it is back. Taken out of the inventory, the metrics stop;
+put back, they start again."""
 
 from __future__ import annotations
 
+import configparser
 import re
+from pathlib import Path
 
 import pytest
 import requests
 import testinfra.utils.ansible_runner
 import yaml
 
-from airflow_testlib import INVENTORY, ROOT, address, inventory_groups, wait_until
+from airflow_testlib import (
+    CFG,
+    INVENTORY,
+    ROOT,
+    address,
+    assert_ok,
+    assert_unchanged,
+    enablement,
+    inventory_groups,
+    run_playbook,
+    wait_until,
+)
 
 testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY).get_hosts("monitoring")
 
@@ -145,3 +159,48 @@ def test_a_stopped_exporter_raises_an_alert_that_goes_when_it_is_back(host, prom
     finally:
         host.run_test("systemctl start prometheus-redis-exporter")
     wait_until(lambda: not alerts(prometheus, "ScrapeTargetDown"), 90, "ScrapeTargetDown gone")
+
+
+# every unit the role runs on this host (it is in groups monitoring, postgresql and redis)
+METRICS_UNITS = ["prometheus", "collectd", "prometheus-node-exporter", "prometheus-postgres-exporter", "prometheus-redis-exporter"]
+
+
+def inventory_without(group: str, tmp_path: Path) -> str:
+    """The scenario's inventory without `group` (its other files linked)."""
+    copy = tmp_path / "inventory"
+    copy.mkdir()
+    for entry in Path(INVENTORY).iterdir():
+        if entry.name == "ansible_inventory.yml":
+            tree = yaml.safe_load(entry.read_text())
+            assert tree.pop(group, None), f"no group {group} in {entry}"
+            (copy / entry.name).write_text(yaml.safe_dump(tree))
+        else:
+            (copy / entry.name).symlink_to(entry.resolve())
+    return str(copy)
+
+
+def statsd_on(host) -> str:
+    parsed = configparser.ConfigParser(interpolation=None)
+    parsed.read_string(host.file(CFG).content_string)
+    return parsed.get("metrics", "statsd_on").lower()
+
+
+def test_metrics_taken_out_of_the_inventory_stop_and_come_back(host, prometheus, tmp_path):
+    """An inventory without the monitoring group: a deploy stops and disables
+    Prometheus, collectd and every exporter, and Airflow no longer sends
+    StatsD. With the group back, a deploy starts them all, Prometheus scrapes
+    again, and a re-run changes nothing."""
+    try:
+        assert_ok(run_playbook("playbooks/site.yml", {}, inventory=inventory_without("monitoring", tmp_path)),
+                  "site.yml without a monitoring group")
+        left = {unit: (host.service(unit).is_running, enablement(host, unit)) for unit in METRICS_UNITS}
+        assert all(not running and state != "enabled" for running, state in left.values()), f"still running or enabled: {left}"
+        assert statsd_on(host) == "false"
+    finally:
+        back = run_playbook("playbooks/site.yml", {})
+    assert_ok(back, "site.yml with the monitoring group back")
+    for unit in METRICS_UNITS:
+        assert host.service(unit).is_running and enablement(host, unit) == "enabled", f"{unit} not back"
+    assert statsd_on(host) == "true"
+    wait_for_series(prometheus, 'up{job="node"} == 1')
+    assert_unchanged(run_playbook("playbooks/site.yml", {}), "a re-run with the monitoring group back")
