@@ -19,7 +19,6 @@ autouse fixture), so the other modules pass in any order.
 
 from __future__ import annotations
 
-import configparser
 import json
 import os
 import re
@@ -49,10 +48,12 @@ from airflow_testlib import (
     assert_unchanged,
     assert_virtualenv_task,
     celery_inspect_command,
+    cfg,
     changed_count,
     command_lines,
     http_get,
     listeners,
+    metadata_sql,
     playbook_env,
     restart_markers,
     run_playbook,
@@ -79,13 +80,6 @@ API_TIMEOUT = 60
 
 def site(extra_vars: dict | None = None) -> subprocess.CompletedProcess:
     return run_playbook("playbooks/site.yml", extra_vars or {})
-
-
-def cfg(host) -> configparser.RawConfigParser:
-    """The deployed airflow.cfg, parsed (values as written; `%%` stays doubled)."""
-    parser = configparser.RawConfigParser()
-    parser.read_string(host.file(CFG).content_string)
-    return parser
 
 
 def deployed_state(host) -> str:
@@ -280,7 +274,7 @@ def test_changes_at_once_survive_a_killed_run_then_nothing_then_worker_only(host
         # the worker settings (its unit) and core.parallelism (read by the
         # scheduler alone) back to the defaults: only those two restart
         units_before = active_since(host)
-        postgres_since = pg_query(host, "SELECT pg_postmaster_start_time()")
+        postgres_since = metadata_sql(host, "SELECT pg_postmaster_start_time()")
         back = site({k: v for k, v in changes.items() if not k.startswith("airflow_worker_") and k != "airflow_config"}
                     | {"postgresql_settings": {"max_connections": 200, "shared_buffers": "256MB", "work_mem": "12MB"},
                        "airflow_flower_basic_auth": FLOWER_LOGIN, "airflow_scheduler_health_port": 8975})
@@ -291,14 +285,14 @@ def test_changes_at_once_survive_a_killed_run_then_nothing_then_worker_only(host
         assert restarted == ["airflow-flower", "airflow-scheduler", "airflow-worker"], f"restarted {restarted}"
         assert flower_status(host) == 401 and flower_status(host, FLOWER_LOGIN) == 200, "flower does not ask for its login"
         assert host.run("curl -sf --max-time 10 http://127.0.0.1:8975/health").rc == 0, "no scheduler health on 8975"
-        assert pg_query(host, "SHOW work_mem") == "12MB", "the new work_mem is not applied"
-        assert pg_query(host, "SELECT pg_postmaster_start_time()") == postgres_since, "PostgreSQL restarted for work_mem"
+        assert metadata_sql(host, "SHOW work_mem") == "12MB", "the new work_mem is not applied"
+        assert metadata_sql(host, "SELECT pg_postmaster_start_time()") == postgres_since, "PostgreSQL restarted for work_mem"
         assert not cfg(host).has_option("core", "parallelism")
         assert exec_argv(host, "airflow-worker") == worker_argv
     finally:
         restored = site()
     assert_ok(restored, "restore the defaults")
-    assert pg_query(host, "SHOW work_mem") == "4MB", "work_mem not back to PostgreSQL's default"
+    assert metadata_sql(host, "SHOW work_mem") == "4MB", "work_mem not back to PostgreSQL's default"
     assert flower_status(host) == 200, "flower still asks for a login"
     assert host.run("curl -sf --max-time 10 http://127.0.0.1:8974/health").rc == 0, "no scheduler health on 8974"
     parsed = cfg(host)
@@ -314,11 +308,6 @@ def flower_status(host, login: str = "") -> int:
     """The HTTP status of flower's workers page (behind its login, if any)."""
     user = f"-u {login} " if login else ""
     return int(host.check_output(f"curl -s -o /dev/null -w '%{{http_code}}' --max-time 10 {user}http://127.0.0.1:5555/workers"))
-
-
-def pg_query(host, sql: str, port: int = 5432) -> str:
-    """One value of the metadata server, asked as postgres over its socket."""
-    return host.check_output(f"runuser -u postgres -- psql -XAtq -p {port} -d postgres -c %s", sql)
 
 
 def assert_data_store_ports(host, postgresql: int, redis: int) -> None:
@@ -380,7 +369,7 @@ def test_ports_tls_and_admin_password_change_and_come_back(host, secrets):
         assert listeners(host, 5555) == [], "flower still listens on 5555"
         assert cfg(host).get("core", "execution_api_server_url") == f"{moved}/execution/"
         assert_data_store_ports(host, 5433, 6380)
-        assert pg_query(host, "SHOW cluster_name", 5433) == QUOTED
+        assert metadata_sql(host, "SHOW cluster_name", 5433) == QUOTED
 
         assert token_status(moved, "admin", old, trust.name) in (401, 403), "the old admin password still logs in"
         client = AirflowAPI(moved, "admin", new, timeout=API_TIMEOUT, verify=trust.name)  # asserts the new one logs in
@@ -396,7 +385,7 @@ def test_ports_tls_and_admin_password_change_and_come_back(host, secrets):
     assert listeners(host, 5556) == [], "flower still listens on 5556"
     assert cfg(host).get("core", "execution_api_server_url") == f"http://{ip}:8080/execution/"
     assert_data_store_ports(host, 5432, 6379)
-    assert re.fullmatch(r"\d+/main", pg_query(host, "SHOW cluster_name")), "cluster_name not back to Debian's"
+    assert re.fullmatch(r"\d+/main", metadata_sql(host, "SHOW cluster_name")), "cluster_name not back to Debian's"
     assert not host.file(tls_dir).exists, f"{tls_dir} left behind with TLS off"
     assert token_status(api_url(host), "admin", old) in (200, 201), "the vault's admin password does not log in again"
     assert token_status(api_url(host), "admin", new) in (401, 403), "the changed password still logs in"

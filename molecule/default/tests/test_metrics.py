@@ -10,7 +10,6 @@ put back, they start again."""
 
 from __future__ import annotations
 
-import configparser
 import re
 from pathlib import Path
 
@@ -20,12 +19,12 @@ import testinfra.utils.ansible_runner
 import yaml
 
 from airflow_testlib import (
-    CFG,
     INVENTORY,
     ROOT,
     address,
     assert_ok,
     assert_unchanged,
+    cfg,
     enablement,
     inventory_groups,
     run_playbook,
@@ -180,9 +179,7 @@ def inventory_without(group: str, tmp_path: Path) -> str:
 
 
 def statsd_on(host) -> str:
-    parsed = configparser.ConfigParser(interpolation=None)
-    parsed.read_string(host.file(CFG).content_string)
-    return parsed.get("metrics", "statsd_on").lower()
+    return cfg(host).get("metrics", "statsd_on").lower()
 
 
 def test_metrics_taken_out_of_the_inventory_stop_and_come_back(host, prometheus, tmp_path):

@@ -8,6 +8,7 @@ PostgreSQL and Redis inside the test "VMs".
 from __future__ import annotations
 
 from dataclasses import dataclass
+import configparser
 import contextlib
 import functools
 import uuid
@@ -568,9 +569,16 @@ def main_pid(host, unit: str) -> int:
     return int(host.check_output(f"systemctl show -p MainPID --value {unit}"))
 
 
-def metadata_sql(host, sql: str) -> str:
-    """One SQL statement on the metadata database, as postgres (the host must run PostgreSQL)."""
-    return host.check_output(f"runuser -u postgres -- psql -d airflow -tAc {sql!r}")
+def metadata_sql(host, sql: str, port: int = 5432) -> str:
+    """One SQL statement on the metadata database, as postgres (the host must run PostgreSQL, here on `port`)."""
+    return host.check_output(f"runuser -u postgres -- psql -p {port} -d airflow -tAc {sql!r}")
+
+
+def cfg(host) -> configparser.RawConfigParser:
+    """The deployed airflow.cfg, parsed (values as written; `%%` stays doubled)."""
+    parser = configparser.RawConfigParser()
+    parser.read_string(host.file(CFG).content_string)
+    return parser
 
 
 def unit_active_since(host, unit: str) -> float:
