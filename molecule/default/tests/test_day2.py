@@ -6,6 +6,8 @@
   [core] options, worker queues and concurrency (only the worker restarts),
   airflow_config, the admin password, the api-server and flower ports with
   TLS on, and back. A second identical run changes nothing.
+- Taken out of the inventory's monitoring group, the host's metrics stop
+  (and Airflow's StatsD); put back, they start again.
 - The run that brings the first set of changes is killed right after it
   recorded what must restart (the new airflow.cfg is written, the
   components still run the old one): the restart markers in
@@ -38,6 +40,8 @@ from airflow_testlib import (
     COMPONENT_UNITS,
     CURRENT,
     INVENTORY,
+    METRICS_UNITS,
+    PROMETHEUS_PORT,
     RESTART_PENDING,
     ROOT,
     AirflowAPI,
@@ -51,13 +55,16 @@ from airflow_testlib import (
     cfg,
     changed_count,
     command_lines,
+    enablement,
     http_get,
+    inventory_without,
     listeners,
     metadata_sql,
     playbook_env,
     restart_markers,
     run_playbook,
     tls_trust,
+    wait_for_series,
 )
 
 testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY).get_hosts("airflow_api_server")
@@ -78,8 +85,8 @@ API_TIMEOUT = 60
 # --- helpers ----------------------------------------------------------------
 
 
-def site(extra_vars: dict | None = None) -> subprocess.CompletedProcess:
-    return run_playbook("playbooks/site.yml", extra_vars or {})
+def site(extra_vars: dict | None = None, inventory: str | None = None) -> subprocess.CompletedProcess:
+    return run_playbook("playbooks/site.yml", extra_vars or {}, inventory=inventory)
 
 
 def deployed_state(host) -> str:
@@ -148,14 +155,14 @@ def token_status(base_url: str, username: str, password: str, verify: str | None
     return resp.status_code
 
 
-def run_until_killed(extra_vars: dict, timeout: float = 900) -> tuple[bool, list[str]]:
+def run_until_killed(extra_vars: dict, inventory: str, timeout: float = 900) -> tuple[bool, list[str]]:
     """site.yml as airflow_testlib.run_playbook runs it, but streamed: SIGKILL
     the whole process group as soon as the task after "Write the configuration
     and the units" starts (the markers are on the host, the new config too,
     no component restarted yet). Returns (killed there, the output lines read)."""
     env = playbook_env(PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(
-        ["ansible-playbook", "-i", INVENTORY, str(ROOT / "playbooks/site.yml"), "-e", json.dumps(extra_vars)],
+        ["ansible-playbook", "-i", inventory, str(ROOT / "playbooks/site.yml"), "-e", json.dumps(extra_vars)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -217,20 +224,24 @@ def test_virtualenv_task_runs_on_the_celery_worker(host, client):
     assert_virtualenv_task(client, host)
 
 
-def test_changes_at_once_survive_a_killed_run_then_nothing_then_worker_only(host, secrets):
+def test_changes_at_once_survive_a_killed_run_then_nothing_then_worker_only(host, secrets, tmp_path):
     """One run changes the admin user, [core] options, the worker's queues and
-    concurrency and airflow_config at once, and is killed (SIGKILL, whole
-    process group) right after it recorded what must restart and wrote the
-    new airflow.cfg: the restart markers persist; the next run (whose
-    airflow.cfg no longer differs) restarts every component onto it and
-    clears them. Each change shows on the host or through the API; the same
-    run again changes nothing; taking back only the worker settings and
+    concurrency and airflow_config at once, and takes the host out of the
+    inventory's monitoring group; it is killed (SIGKILL, whole process group)
+    right after it recorded what must restart and wrote the new airflow.cfg:
+    the restart markers persist; the next run (whose airflow.cfg no longer
+    differs) restarts every component onto it and clears them. Each change
+    shows on the host or through the API (Prometheus, collectd and every
+    exporter stopped and disabled, Airflow's StatsD off); the same run again
+    changes nothing; taking back only the worker settings and
     core.parallelism (an option only the scheduler reads) restarts only the
     worker and the scheduler; in the same run a login for flower restarts
     flower alone, a new scheduler health port the scheduler alone, and a
     PostgreSQL setting that a reload applies (work_mem) is applied without a
-    restart of PostgreSQL."""
+    restart of PostgreSQL. With the monitoring group back, the metrics run
+    and Prometheus scrapes again, and a re-run changes nothing."""
     password = secrets["vault_airflow_admin_password"]
+    unmonitored = inventory_without("monitoring", tmp_path)
     worker_argv = exec_argv(host, "airflow-worker")
     changes = {
         "airflow_admin_username": "ops",
@@ -240,7 +251,7 @@ def test_changes_at_once_survive_a_killed_run_then_nothing_then_worker_only(host
         "airflow_config": {"core": {"parallelism": 40}},
     }
     try:
-        killed, lines = run_until_killed(changes)
+        killed, lines = run_until_killed(changes, unmonitored)
         assert killed, (
             "the run never got past 'Write the configuration and the units':\n" + "\n".join(lines[-60:])
         )
@@ -250,7 +261,7 @@ def test_changes_at_once_survive_a_killed_run_then_nothing_then_worker_only(host
         print(f"restart markers after the kill: {pending}")
         assert pending, f"no restart marker in {RESTART_PENDING} after the kill"
 
-        changed = site(changes)
+        changed = site(changes, unmonitored)
         assert_ok(changed, "site.yml with the changes, after the killed run")
         assert changed_count(changed) > 0
         assert restart_markers(host) == [], "restart markers left after a successful run"
@@ -267,8 +278,11 @@ def test_changes_at_once_survive_a_killed_run_then_nothing_then_worker_only(host
         assert re.search(r"--queues default,extra( |$)", argv) and re.search(r"--concurrency 3( |$)", argv), argv
         assert sorted(queue["name"] for queue in celery_inspect(host, "active_queues")) == ["default", "extra"]
         assert celery_inspect(host, "stats")["pool"]["max-concurrency"] == 3
+        left = {unit: (host.service(unit).is_running, enablement(host, unit)) for unit in METRICS_UNITS}
+        assert all(not running and state != "enabled" for running, state in left.values()), f"metrics still running or enabled: {left}"
+        assert parsed.get("metrics", "statsd_on").lower() == "false", "Airflow still sends StatsD without a monitoring host"
 
-        again = site(changes)
+        again = site(changes, unmonitored)
         assert_unchanged(again, "the same changes again")
 
         # the worker settings (its unit) and core.parallelism (read by the
@@ -277,7 +291,8 @@ def test_changes_at_once_survive_a_killed_run_then_nothing_then_worker_only(host
         postgres_since = metadata_sql(host, "SELECT pg_postmaster_start_time()")
         back = site({k: v for k, v in changes.items() if not k.startswith("airflow_worker_") and k != "airflow_config"}
                     | {"postgresql_settings": {"max_connections": 200, "shared_buffers": "256MB", "work_mem": "12MB"},
-                       "airflow_flower_basic_auth": FLOWER_LOGIN, "airflow_scheduler_health_port": 8975})
+                       "airflow_flower_basic_auth": FLOWER_LOGIN, "airflow_scheduler_health_port": 8975},
+                    unmonitored)
         assert_ok(back, "site.yml with the worker settings and core.parallelism back to the defaults, a flower login, "
                         "the scheduler's health on 8975 and work_mem 12MB")
         units_now = active_since(host)
@@ -299,6 +314,11 @@ def test_changes_at_once_survive_a_killed_run_then_nothing_then_worker_only(host
     assert not parsed.has_option("core", "parallelism")
     assert parsed.get("core", "dags_are_paused_at_creation") == "True"
     assert token_status(api_url(host), "admin", password) in (200, 201)
+    for unit in METRICS_UNITS:
+        assert host.service(unit).is_running and enablement(host, unit) == "enabled", f"{unit} not back with the monitoring group"
+    assert parsed.get("metrics", "statsd_on").lower() == "true", "StatsD not back on with the monitoring group"
+    wait_for_series(f"http://{address(host)}:{PROMETHEUS_PORT}", 'up{job="node"} == 1')
+    assert_unchanged(site(), "a re-run with the monitoring group back")
 
 
 FLOWER_LOGIN = "ops:" + os.urandom(8).hex()

@@ -5,13 +5,12 @@ carries the scheduler's heartbeat and the DAG's task successes, every host's
 node exporter and the data stores' exporters are up, every one of these
 services listens on the node address only, and the role's alerting rules
 are loaded, evaluate without error, and raise an alert for a stopped exporter
-that goes once it is back. Taken out of the inventory, the metrics stop;
-put back, they start again."""
+that goes once it is back. (Taken out of the inventory, the metrics stop,
+and put back, they start again: test_day2's run of changes at once.)"""
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 import requests
@@ -20,20 +19,17 @@ import yaml
 
 from airflow_testlib import (
     INVENTORY,
+    PROMETHEUS_PORT,
     ROOT,
     address,
-    assert_ok,
-    assert_unchanged,
-    cfg,
-    enablement,
     inventory_groups,
-    run_playbook,
+    prometheus_query,
+    wait_for_series,
     wait_until,
 )
 
 testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY).get_hosts("monitoring")
 
-PROMETHEUS_PORT = 9090
 # port -> protocol of every service the role runs on this single host
 LISTENERS = {9090: "tcp", 9103: "tcp", 8125: "udp", 9100: "tcp", 9187: "tcp", 9121: "tcp"}
 
@@ -49,24 +45,6 @@ def readme_queries() -> list[str]:
 @pytest.fixture(scope="module")
 def prometheus(host) -> str:
     return f"http://{address(host)}:{PROMETHEUS_PORT}"
-
-
-def query(prometheus: str, promql: str) -> list[dict]:
-    resp = requests.get(f"{prometheus}/api/v1/query", params={"query": promql}, timeout=10)
-    assert resp.status_code == 200, f"{promql}: {resp.status_code} {resp.text[:300]}"
-    return resp.json()["data"]["result"]
-
-
-def wait_for_series(prometheus: str, promql: str, timeout: float = 90) -> list[dict]:
-    """Prometheus scrapes every 15 s and collectd flushes every 10 s: wait."""
-    found: list[dict] = []
-
-    def present() -> bool:
-        found[:] = query(prometheus, promql)
-        return bool(found)
-
-    wait_until(present, timeout, f"a series for {promql}")
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -86,12 +64,12 @@ def test_every_target_is_up(prometheus):
     assert expected <= jobs, f"missing targets: {expected - jobs}"
 
     def all_up() -> bool:
-        return all(s["value"][1] == "1" for s in query(prometheus, "up")) and len(query(prometheus, "up")) == len(targets)
+        return all(s["value"][1] == "1" for s in prometheus_query(prometheus, "up")) and len(prometheus_query(prometheus, "up")) == len(targets)
 
     wait_until(all_up, 90, "every target up")
-    assert query(prometheus, "pg_up == 1") and query(prometheus, "redis_up == 1")
+    assert prometheus_query(prometheus, "pg_up == 1") and prometheus_query(prometheus, "redis_up == 1")
     for job, name in expected:
-        assert query(prometheus, f'up{{job="{job}",host="{name}"}} == 1'), f"{job} of {name} is not up"
+        assert prometheus_query(prometheus, f'up{{job="{job}",host="{name}"}} == 1'), f"{job} of {name} is not up"
 
 
 def test_airflow_statsd_reaches_prometheus(prometheus, dag_ran):
@@ -158,46 +136,3 @@ def test_a_stopped_exporter_raises_an_alert_that_goes_when_it_is_back(host, prom
     finally:
         host.run_test("systemctl start prometheus-redis-exporter")
     wait_until(lambda: not alerts(prometheus, "ScrapeTargetDown"), 90, "ScrapeTargetDown gone")
-
-
-# every unit the role runs on this host (it is in groups monitoring, postgresql and redis)
-METRICS_UNITS = ["prometheus", "collectd", "prometheus-node-exporter", "prometheus-postgres-exporter", "prometheus-redis-exporter"]
-
-
-def inventory_without(group: str, tmp_path: Path) -> str:
-    """The scenario's inventory without `group` (its other files linked)."""
-    copy = tmp_path / "inventory"
-    copy.mkdir()
-    for entry in Path(INVENTORY).iterdir():
-        if entry.name == "ansible_inventory.yml":
-            tree = yaml.safe_load(entry.read_text())
-            assert tree.pop(group, None), f"no group {group} in {entry}"
-            (copy / entry.name).write_text(yaml.safe_dump(tree))
-        else:
-            (copy / entry.name).symlink_to(entry.resolve())
-    return str(copy)
-
-
-def statsd_on(host) -> str:
-    return cfg(host).get("metrics", "statsd_on").lower()
-
-
-def test_metrics_taken_out_of_the_inventory_stop_and_come_back(host, prometheus, tmp_path):
-    """An inventory without the monitoring group: a deploy stops and disables
-    Prometheus, collectd and every exporter, and Airflow no longer sends
-    StatsD. With the group back, a deploy starts them all, Prometheus scrapes
-    again, and a re-run changes nothing."""
-    try:
-        assert_ok(run_playbook("playbooks/site.yml", {}, inventory=inventory_without("monitoring", tmp_path)),
-                  "site.yml without a monitoring group")
-        left = {unit: (host.service(unit).is_running, enablement(host, unit)) for unit in METRICS_UNITS}
-        assert all(not running and state != "enabled" for running, state in left.values()), f"still running or enabled: {left}"
-        assert statsd_on(host) == "false"
-    finally:
-        back = run_playbook("playbooks/site.yml", {})
-    assert_ok(back, "site.yml with the monitoring group back")
-    for unit in METRICS_UNITS:
-        assert host.service(unit).is_running and enablement(host, unit) == "enabled", f"{unit} not back"
-    assert statsd_on(host) == "true"
-    wait_for_series(prometheus, 'up{job="node"} == 1')
-    assert_unchanged(run_playbook("playbooks/site.yml", {}), "a re-run with the monitoring group back")

@@ -564,6 +564,48 @@ def enablement(host, unit: str) -> str:
     return host.run(f"systemctl is-enabled {unit}").stdout.strip()
 
 
+# --- metrics (role monitoring) ------------------------------------------------
+
+PROMETHEUS_PORT = 9090
+# every unit the monitoring role runs on a host in groups monitoring,
+# postgresql and redis (the default scenario's single host)
+METRICS_UNITS = ["prometheus", "collectd", "prometheus-node-exporter", "prometheus-postgres-exporter", "prometheus-redis-exporter"]
+
+
+def prometheus_query(prometheus: str, promql: str) -> list[dict]:
+    """The result of an instant query of Prometheus' HTTP API at `prometheus`."""
+    resp = requests.get(f"{prometheus}/api/v1/query", params={"query": promql}, timeout=10)
+    assert resp.status_code == 200, f"{promql}: {resp.status_code} {resp.text[:300]}"
+    return resp.json()["data"]["result"]
+
+
+def wait_for_series(prometheus: str, promql: str, timeout: float = 90) -> list[dict]:
+    """Prometheus scrapes every 15 s and collectd flushes every 10 s: wait."""
+    found: list[dict] = []
+
+    def present() -> bool:
+        found[:] = prometheus_query(prometheus, promql)
+        return bool(found)
+
+    wait_until(present, timeout, f"a series for {promql}")
+    return found
+
+
+def inventory_without(group: str, folder: Path) -> str:
+    """A copy of the scenario's inventory in `folder` without `group` (its
+    other files linked)."""
+    copy = folder / "inventory"
+    copy.mkdir()
+    for entry in Path(INVENTORY).iterdir():
+        if entry.name == "ansible_inventory.yml":
+            tree = yaml.safe_load(entry.read_text())
+            assert tree.pop(group, None), f"no group {group} in {entry}"
+            (copy / entry.name).write_text(yaml.safe_dump(tree))
+        else:
+            (copy / entry.name).symlink_to(entry.resolve())
+    return str(copy)
+
+
 def main_pid(host, unit: str) -> int:
     """The unit's main process (0 when it has none)."""
     return int(host.check_output(f"systemctl show -p MainPID --value {unit}"))
