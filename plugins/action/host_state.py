@@ -20,8 +20,11 @@ from ansible.plugins.action import ActionBase
 # nothing for it, 257 "not-found"), then per service or timer that matches a
 # pattern (loaded, so template instances count, or enabled; bytewise order;
 # a failed listing fails the read, but not list-unit-files' exit 1 for
-# "nothing matches"), "calendar ok" or "calendar bad: WHY" for a calendar
-# expression. No globbing in the read (set -f): the patterns go to systemctl.
+# "nothing matches"), "stale UNIT" for each active unit of restart_files
+# that one of its files is newer than (its last start: microseconds of
+# systemd's ActiveEnterTimestamp against the files' mtime), "calendar ok" or
+# "calendar bad: WHY" for a calendar expression. No globbing in the read
+# (set -f): the patterns go to systemctl.
 READ = r"""set -f
 [ -z "$packages" ] || dpkg-query -W -f='pkg ${Package} ${db:Status-Status}\n' $packages 2>/dev/null
 if [ -n "$patterns" ]; then
@@ -37,34 +40,55 @@ for u in $units; do
   [ "$e" != not-found ] || e=
   echo "unit $u $(systemctl is-active "$u") ${e:-no}"
 done
+for spec in $restart_files; do
+  u=${spec%%=*}
+  [ "$(systemctl is-active "$u")" = active ] || continue
+  since=$(date -d "$(systemctl show -p ActiveEnterTimestamp --value --timestamp=us+utc "$u")" +%s%6N) || continue
+  for f in $(printf '%s\n' "${spec#*=}" | tr , ' '); do
+    [ -e "$f" ] || continue
+    m=$(stat -c %.6Y "$f" | tr -d .)
+    if [ "$m" -gt "$since" ]; then echo "stale $u"; break; fi
+  done
+done
 [ -z "$calendar" ] || { why=$(systemd-analyze calendar "$calendar" 2>&1 >/dev/null) && echo "calendar ok" || echo "calendar bad:" $why; }
 set +f"""
 
 
+def plain(name) -> bool:
+    """A name the read can take unquoted: no blank, quote, shell sign, ',' or '=', and no leading '-'."""
+    return isinstance(name, str) and bool(name) and not name.startswith("-") and not set(name) & set(" \t\n'\"$`\\,=")
+
+
 def names(task_args: dict, key: str) -> list[str]:
     value = task_args.get(key, [])
-    if not isinstance(value, list) or not all(
-        isinstance(n, str) and n and not n.startswith("-") and not set(n) & set(" \t\n'\"$`\\") for n in value
-    ):
+    if not isinstance(value, list) or not all(plain(n) for n in value):
         raise AnsibleActionFail(f"{key}: must be a list of plain names")
     return value
 
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("packages", "units", "patterns", "calendar", "script", "args"))
+    _VALID_ARGS = frozenset(("packages", "units", "patterns", "restart_files", "calendar", "script", "args"))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         packages, units = names(self._task.args, "packages"), names(self._task.args, "units")
         patterns = names(self._task.args, "patterns")
         script, args = self._task.args.get("script", ""), self._task.args.get("args", [])
+        restart_files = self._task.args.get("restart_files", {})
+        if not isinstance(restart_files, dict) or not all(
+            plain(unit) and isinstance(paths, list) and all(plain(p) and p.startswith("/") for p in paths)
+            for unit, paths in restart_files.items()
+        ):
+            raise AnsibleActionFail("restart_files: must map unit names to lists of absolute paths (no blanks, quotes, ',' or '=')")
         calendar = self._task.args.get("calendar", "")
         if not isinstance(calendar, str):
             raise AnsibleActionFail("calendar: must be a systemd calendar expression (a string) or empty")
         if not isinstance(script, str) or not isinstance(args, list):
             raise AnsibleActionFail("script: must be shell text; args: a list of its arguments")
-        text = (f"packages={shlex.quote(' '.join(packages))} units={shlex.quote(' '.join(units))} patterns={shlex.quote(' '.join(patterns))} calendar={shlex.quote(calendar)}\n"
+        specs = " ".join(f"{unit}={','.join(paths)}" for unit, paths in restart_files.items() if paths)
+        text = (f"packages={shlex.quote(' '.join(packages))} units={shlex.quote(' '.join(units))} patterns={shlex.quote(' '.join(patterns))}"
+                f" restart_files={shlex.quote(specs)} calendar={shlex.quote(calendar)}\n"
                 f"{READ}\n{script}\nexit 0")
         # read-only: runs in check mode too
         read = self._low_level_execute_command("/bin/sh -c " + shlex.quote(text) + " state " + " ".join(shlex.quote(str(a)) for a in args))

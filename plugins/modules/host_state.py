@@ -11,7 +11,8 @@ short_description: One read-only command for the packages, units and other state
 description:
   - Prints C(pkg NAME installed) for each of O(packages) that dpkg has installed, and C(unit NAME ACTIVE ENABLED) for
     each of O(units) and each service or timer that matches O(patterns) (C(ENABLED) is C(no) for a unit systemd does not
-    know), then whatever O(script) prints.
+    know), C(stale UNIT) for each unit of O(restart_files) that runs older than one of its files, then whatever O(script)
+    prints.
   - One shell command on the host (no Python needed there), also in check mode; changes nothing.
   - A role compares the lines with what it wants and skips the tasks whose target already matches.
 version_added: 0.1.0
@@ -36,6 +37,14 @@ options:
     type: list
     elements: str
     default: []
+  restart_files:
+    description:
+      - Unit name -> the absolute paths of the files it reads only when it starts. Prints C(stale UNIT) when the unit is
+        active and one of these files was modified after the unit last became active (systemd's ActiveEnterTimestamp,
+        in microseconds). Then a run wrote the file and stopped before it restarted the unit, and the next run still
+        restarts it. A file that does not exist is skipped.
+    type: dict
+    default: {}
   calendar:
     description:
       - A systemd calendar expression (systemd.time(7)) to check with C(systemd-analyze calendar); empty checks none.
@@ -99,6 +108,7 @@ def main():
     module = AnsibleModule(argument_spec={"packages": {"type": "list", "elements": "str", "default": []},
                                           "units": {"type": "list", "elements": "str", "default": []},
                                           "patterns": {"type": "list", "elements": "str", "default": []},
+                                          "restart_files": {"type": "dict", "default": {}},
                                           "calendar": {"type": "str", "default": ""},
                                           "script": {"type": "str", "default": ""},
                                           "args": {"type": "list", "elements": "str", "default": []}})

@@ -75,6 +75,11 @@ UNITS = list(COMPONENT_UNITS.values())
 # first, then writes the files: a run killed right after it has the new
 # config on disk and components that still run the old one.
 CFG_TASK = re.compile(r"^TASK \[(?:[^\]]*? : )?Write the configuration and the units")
+# The tasks that write a data store's or an exporter's files, whose service
+# restarts (or reloads) only later in the run (handlers).
+PG_WRITE_TASK = re.compile(r"^TASK \[(?:[^\]]*? : )?Write the server settings, the client authentication rules")
+REDIS_WRITE_TASK = re.compile(r"^TASK \[(?:[^\]]*? : )?Write the users file \(password hashes\) and redis\.conf")
+EXPORTERS_WRITE_TASK = re.compile(r"^TASK \[(?:[^\]]*? : )?Write the exporters' settings")
 NEXT_TASK = ("TASK [", "RUNNING HANDLER [")
 # REST calls may take long on the loaded 2-core test machine while a run
 # restarts components (the testlib's 15 s read timeout is not retried)
@@ -111,10 +116,10 @@ def active_since(host) -> dict[str, str]:
     return since
 
 
-def started_at(host) -> dict[str, float]:
+def started_at(host, units: list[str] = UNITS) -> dict[str, float]:
     """unit -> when it last became active (UTC epoch seconds, microseconds)."""
     out = host.check_output(
-        f"for u in {' '.join(UNITS)}; do"
+        f"for u in {' '.join(units)}; do"
         ' printf "%s %s\\n" "$u" "$(date -d "$(systemctl show -p ActiveEnterTimestamp --value --timestamp=us+utc "$u")" +%s.%N)";'
         " done"
     )
@@ -155,11 +160,13 @@ def token_status(base_url: str, username: str, password: str, verify: str | None
     return resp.status_code
 
 
-def run_until_killed(extra_vars: dict, inventory: str, timeout: float = 900) -> tuple[bool, list[str]]:
+def run_until_killed(extra_vars: dict, inventory: str = INVENTORY, after: re.Pattern = CFG_TASK,
+                     timeout: float = 900) -> tuple[bool, list[str]]:
     """site.yml as airflow_testlib.run_playbook runs it, but streamed: SIGKILL
-    the whole process group as soon as the task after "Write the configuration
-    and the units" starts (the markers are on the host, the new config too,
-    no component restarted yet). Returns (killed there, the output lines read)."""
+    the whole process group as soon as the task after the task `after`
+    starts (by default "Write the configuration and the units": the markers
+    are on the host, the new config too, no component restarted yet).
+    Returns (killed there, the output lines read)."""
     env = playbook_env(PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(
         ["ansible-playbook", "-i", inventory, str(ROOT / "playbooks/site.yml"), "-e", json.dumps(extra_vars)],
@@ -187,7 +194,7 @@ def run_until_killed(extra_vars: dict, inventory: str, timeout: float = 900) -> 
                 kill()
                 killed = True
                 break
-            if CFG_TASK.match(line):
+            if after.match(line):
                 written = True
     finally:
         watchdog.cancel()
@@ -348,13 +355,29 @@ def assert_data_store_ports(host, postgresql: int, redis: int) -> None:
         assert re.search(rf"^{up} 1$", metrics, re.MULTILINE), f"the {name} exporter does not reach its data store ({up})"
 
 
-QUOTED = "airflow's \\metadata"  # a quote and a backslash, each escaped in postgresql.conf
+QUOTED = "airflow's \\metadata"
+PG_CONF = "/etc/postgresql/17/main/conf.d/50-ansible.conf"  # trixie's PostgreSQL
+REDIS_CONF = "/etc/redis/redis.conf"
+PG_EXPORTER_DEFAULTS = "/etc/default/prometheus-postgres-exporter"
+
+
+def assert_killed_after(changes: dict, task: re.Pattern) -> None:
+    killed, lines = run_until_killed(changes, after=task)
+    assert killed, f"the run never got past {task.pattern}:\n" + "\n".join(lines[-60:])
+    print(f"\nkilled at: {lines[-1]}")
+
+
+def file_mtime(host, path: str) -> float:
+    return float(host.check_output(f"stat -c %.6Y {path}"))  # a quote and a backslash, each escaped in postgresql.conf
 
 
 def test_ports_tls_and_admin_password_change_and_come_back(host, secrets):
     """One run moves the api-server to 8081 with TLS on, flower to 5556,
     PostgreSQL to 5433 (with a server setting whose value holds a quote) and
-    Redis to 6380, and gives the existing admin a new
+    Redis to 6380 (after three runs of the same changes killed right after
+    they wrote PostgreSQL's, Redis's and the exporters' files: each next run
+    restarts the service a killed run left older than its files, though it
+    writes nothing new for it), and gives the existing admin a new
     airflow_admin_password (starting with "-", which a CLI could take for an
     option): the api-server answers HTTPS there (a self-signed certificate
     the host's trust bundle holds) and nothing listens on the old ports, the
@@ -369,11 +392,25 @@ def test_ports_tls_and_admin_password_change_and_come_back(host, secrets):
     hostname = host.check_output("hostname")
     tls_dir = "/etc/airflow/tls"
     moved = f"https://{ip}:8081"
+    changes = {"airflow_api_port": 8081, "airflow_flower_port": 5556, "airflow_api_tls": True, "airflow_admin_password": new,
+               "postgresql_port": 5433, "redis_port": 6380,
+               "postgresql_settings": {"max_connections": 200, "shared_buffers": "256MB", "cluster_name": QUOTED}}
     try:
+        # Runs that stop right after they wrote a service's files, before its
+        # restart: the next run finds the service older than its files and
+        # restarts it, though it writes nothing new for it.
+        assert_killed_after(changes, PG_WRITE_TASK)
+        assert "port = '5433'" in host.file(PG_CONF).content_string and listeners(host, 5432), "PostgreSQL moved before the kill"
+        assert_killed_after(changes, REDIS_WRITE_TASK)
+        assert listeners(host, 5433) and not listeners(host, 5432), "PostgreSQL not restarted onto the port a killed run wrote"
+        assert "\nport 6380\n" in host.file(REDIS_CONF).content_string and listeners(host, 6379), "Redis moved before the kill"
+        assert_killed_after(changes, EXPORTERS_WRITE_TASK)
+        assert listeners(host, 6380) and not listeners(host, 6379), "Redis not restarted onto the port a killed run wrote"
+        assert "port=5433 " in host.file(PG_EXPORTER_DEFAULTS).content_string
+        exporter = "prometheus-postgres-exporter"
+        assert started_at(host, [exporter])[exporter] < file_mtime(host, PG_EXPORTER_DEFAULTS), "the exporter restarted before the kill"
         with command_lines(host) as seen:
-            changed = site({"airflow_api_port": 8081, "airflow_flower_port": 5556, "airflow_api_tls": True, "airflow_admin_password": new,
-                            "postgresql_port": 5433, "redis_port": 6380,
-                            "postgresql_settings": {"max_connections": 200, "shared_buffers": "256MB", "cluster_name": QUOTED}})
+            changed = site(changes)
         assert_ok(changed, "site.yml with the api-server on 8081 over TLS, flower on 5556, data stores on 5433 and 6380, a new admin password")
         # the password went to the CLI, but never on a command line (ps)
         assert [line for line in seen if "users reset-password" in line], "the watch missed the command that set the password"

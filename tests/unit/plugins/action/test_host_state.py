@@ -23,6 +23,7 @@ READ = textwrap.dedent(
             packages: "{{ packages }}"
             units: [no-such-unit-of-this-test.service]
             patterns: "{{ patterns | default([]) }}"
+            restart_files: "{{ restart_files | default({}) }}"
             calendar: "{{ calendar | default('') }}"
             script: 'echo "arg $1 / $2"'
             args: [first, "two words"]
@@ -83,6 +84,18 @@ def test_refuses_names_that_are_not_plain(tmp_path):
         result = ansible_playbook(tmp_path, playbook, {"packages": [], key: [bad], "result_file": str(tmp_path / "x")})
         assert result.returncode != 0
         assert f"{key}: must be a list of plain names" in result.stdout, result.stdout[-3000:]
+
+
+def test_refuses_restart_files_that_are_not_plain_absolute_paths(tmp_path):
+    link_collection(tmp_path)
+    playbook = tmp_path / "read.yml"
+    playbook.write_text(READ)
+    for bad in ({"redis-server": ["etc/redis/redis.conf"]}, {"redis-server": ["/etc/a,b.conf"]},
+                {"redis-server": "/etc/redis/redis.conf"}, {"x=y": ["/etc/x"]}, {"redis-server": ["/etc/$(id)"]}):
+        result = ansible_playbook(tmp_path, playbook, {"packages": [], "restart_files": bad, "result_file": str(tmp_path / "x")})
+        assert result.returncode != 0, bad
+        assert "restart_files: must map unit names to lists of absolute paths" in result.stdout, result.stdout[-3000:]
+    assert not (tmp_path / "x").exists()
 
 
 def test_a_pattern_that_systemctl_cannot_list_fails_the_read(tmp_path):
