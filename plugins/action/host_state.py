@@ -22,7 +22,8 @@ from ansible.plugins.action import ActionBase
 # a failed listing fails the read, but not list-unit-files' exit 1 for
 # "nothing matches"), "stale UNIT" for each active unit of restart_files
 # that one of its files is newer than (its last start: microseconds of
-# systemd's ActiveEnterTimestamp against the files' mtime), "calendar ok" or
+# systemd's ActiveEnterTimestamp against the files' mtime; an mtime in the
+# future, after the clock was set back, is not taken), "calendar ok" or
 # "calendar bad: WHY" for a calendar expression. No globbing in the read
 # (set -f): the patterns go to systemctl.
 READ = r"""set -f
@@ -40,6 +41,7 @@ for u in $units; do
   [ "$e" != not-found ] || e=
   echo "unit $u $(systemctl is-active "$u") ${e:-no}"
 done
+now=$(date +%s%6N)
 for spec in $restart_files; do
   u=${spec%%=*}
   [ "$(systemctl is-active "$u")" = active ] || continue
@@ -47,16 +49,16 @@ for spec in $restart_files; do
   for f in $(printf '%s\n' "${spec#*=}" | tr , ' '); do
     [ -e "$f" ] || continue
     m=$(stat -c %.6Y "$f" | tr -d .)
-    if [ "$m" -gt "$since" ]; then echo "stale $u"; break; fi
+    if [ "$m" -gt "$since" ] && [ "$m" -le "$now" ]; then echo "stale $u"; break; fi
   done
 done
 [ -z "$calendar" ] || { why=$(systemd-analyze calendar "$calendar" 2>&1 >/dev/null) && echo "calendar ok" || echo "calendar bad:" $why; }
 set +f"""
 
 
-def plain(name) -> bool:
-    """A name the read can take unquoted: no blank, quote, shell sign, ',' or '=', and no leading '-'."""
-    return isinstance(name, str) and bool(name) and not name.startswith("-") and not set(name) & set(" \t\n'\"$`\\,=")
+def plain(name, more: str = "") -> bool:
+    """A name the read can take unquoted: no blank, quote or shell sign (nor one of `more`), and no leading '-'."""
+    return isinstance(name, str) and bool(name) and not name.startswith("-") and not set(name) & set(" \t\n'\"$`\\" + more)
 
 
 def names(task_args: dict, key: str) -> list[str]:
@@ -77,7 +79,7 @@ class ActionModule(ActionBase):
         script, args = self._task.args.get("script", ""), self._task.args.get("args", [])
         restart_files = self._task.args.get("restart_files", {})
         if not isinstance(restart_files, dict) or not all(
-            plain(unit) and isinstance(paths, list) and all(plain(p) and p.startswith("/") for p in paths)
+            plain(unit, ",=") and isinstance(paths, list) and all(plain(p, ",=") and p.startswith("/") for p in paths)
             for unit, paths in restart_files.items()
         ):
             raise AnsibleActionFail("restart_files: must map unit names to lists of absolute paths (no blanks, quotes, ',' or '=')")

@@ -42,7 +42,9 @@ options:
       - Unit name -> the absolute paths of the files it reads only when it starts. Prints C(stale UNIT) when the unit is
         active and one of these files was modified after the unit last became active (systemd's ActiveEnterTimestamp,
         in microseconds). Then a run wrote the file and stopped before it restarted the unit, and the next run still
-        restarts it. A file that does not exist is skipped.
+        restarts it. A file that does not exist, or whose mtime lies in the future (the clock was set back), is
+        skipped.
+      - Unit names and paths must not hold blanks, quotes, shell signs, V(,) or V(=).
     type: dict
     default: {}
   calendar:

@@ -61,6 +61,7 @@ from airflow_testlib import (
     listeners,
     metadata_sql,
     playbook_env,
+    postgresql_major,
     restart_markers,
     run_playbook,
     tls_trust,
@@ -355,8 +356,7 @@ def assert_data_store_ports(host, postgresql: int, redis: int) -> None:
         assert re.search(rf"^{up} 1$", metrics, re.MULTILINE), f"the {name} exporter does not reach its data store ({up})"
 
 
-QUOTED = "airflow's \\metadata"
-PG_CONF = "/etc/postgresql/17/main/conf.d/50-ansible.conf"  # trixie's PostgreSQL
+QUOTED = "airflow's \\metadata"  # a quote and a backslash, each escaped in postgresql.conf
 REDIS_CONF = "/etc/redis/redis.conf"
 PG_EXPORTER_DEFAULTS = "/etc/default/prometheus-postgres-exporter"
 
@@ -368,7 +368,7 @@ def assert_killed_after(changes: dict, task: re.Pattern) -> None:
 
 
 def file_mtime(host, path: str) -> float:
-    return float(host.check_output(f"stat -c %.6Y {path}"))  # a quote and a backslash, each escaped in postgresql.conf
+    return float(host.check_output(f"stat -c %.6Y {path}"))
 
 
 def test_ports_tls_and_admin_password_change_and_come_back(host, secrets):
@@ -400,7 +400,8 @@ def test_ports_tls_and_admin_password_change_and_come_back(host, secrets):
         # restart: the next run finds the service older than its files and
         # restarts it, though it writes nothing new for it.
         assert_killed_after(changes, PG_WRITE_TASK)
-        assert "port = '5433'" in host.file(PG_CONF).content_string and listeners(host, 5432), "PostgreSQL moved before the kill"
+        pg_conf = f"/etc/postgresql/{postgresql_major()}/main/conf.d/50-ansible.conf"
+        assert "port = '5433'" in host.file(pg_conf).content_string and listeners(host, 5432), "PostgreSQL moved before the kill"
         assert_killed_after(changes, REDIS_WRITE_TASK)
         assert listeners(host, 5433) and not listeners(host, 5432), "PostgreSQL not restarted onto the port a killed run wrote"
         assert "\nport 6380\n" in host.file(REDIS_CONF).content_string and listeners(host, 6379), "Redis moved before the kill"
@@ -433,6 +434,8 @@ def test_ports_tls_and_admin_password_change_and_come_back(host, secrets):
         run, tis = client.run_dag("smoke_celery")
         assert run["state"] == "success", [(ti["task_id"], ti["state"]) for ti in tis]
         assert {ti["hostname"] for ti in tis} == {hostname}
+        # nothing is left stale: the same changes again change nothing
+        assert_unchanged(site(changes), "the same changes again, after the runs killed and the one that healed them")
     finally:
         restored = site()
     assert_ok(restored, "back to plain HTTP on 8080, flower on 5555, the vault's admin password")
