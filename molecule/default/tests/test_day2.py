@@ -259,11 +259,7 @@ def test_changes_at_once_survive_a_killed_run_then_nothing_then_worker_only(host
         "airflow_config": {"core": {"parallelism": 40}},
     }
     try:
-        killed, lines = run_until_killed(changes, unmonitored)
-        assert killed, (
-            "the run never got past 'Write the configuration and the units':\n" + "\n".join(lines[-60:])
-        )
-        print(f"\nkilled at: {lines[-1]}")
+        assert_killed_after(changes, CFG_TASK, unmonitored)
         assert cfg(host).get("core", "parallelism", fallback=None) == "40", "airflow.cfg not written before the kill"
         pending = restart_markers(host)
         print(f"restart markers after the kill: {pending}")
@@ -273,7 +269,7 @@ def test_changes_at_once_survive_a_killed_run_then_nothing_then_worker_only(host
         assert_ok(changed, "site.yml with the changes, after the killed run")
         assert changed_count(changed) > 0
         assert restart_markers(host) == [], "restart markers left after a successful run"
-        cfg_written = float(host.check_output(f"stat -c %.6Y {CFG}"))
+        cfg_written = file_mtime(host, CFG)
         stale = {unit: when for unit, when in started_at(host).items() if when <= cfg_written}
         assert not stale, f"still running the old config (started before airflow.cfg was written at {cfg_written}): {stale}"
 
@@ -361,8 +357,9 @@ REDIS_CONF = "/etc/redis/redis.conf"
 PG_EXPORTER_DEFAULTS = "/etc/default/prometheus-postgres-exporter"
 
 
-def assert_killed_after(changes: dict, task: re.Pattern) -> None:
-    killed, lines = run_until_killed(changes, after=task)
+def assert_killed_after(changes: dict, task: re.Pattern, inventory: str = INVENTORY) -> None:
+    """site.yml with `changes`, killed once `task` is done (run_until_killed)."""
+    killed, lines = run_until_killed(changes, inventory, after=task)
     assert killed, f"the run never got past {task.pattern}:\n" + "\n".join(lines[-60:])
     print(f"\nkilled at: {lines[-1]}")
 
