@@ -65,7 +65,7 @@ CASES = {
         "postgresql_listen_addresses: 203.0.113.79: not an address of this host",
     ),
     "retention Prometheus cannot read": (
-        {"monitoring_prometheus_retention": "2 weeks"},
+        {"monitoring_prometheus_retention": "2d1w"},  # units out of order: Prometheus refuses it
         "monitoring_prometheus_retention: must be a Prometheus duration",
     ),
     "metrics on an address the host lacks": (
