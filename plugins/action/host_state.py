@@ -104,6 +104,7 @@ class ActionModule(ActionBase):
         installed = {line.split()[1] for line in lines if line.startswith("pkg ") and line.endswith(" installed")}
         result.update(changed=False, rc=read["rc"], stdout=stdout, stdout_lines=lines,
                       missing_packages=[name for name in packages if name not in installed],
+                      stale_units=[line.split()[1] for line in lines if line.startswith("stale ")],
                       dry_run_missing=unknown if self._task.check_mode else [])
         if read["rc"] != 0:
             result.update(failed=True, msg=f"reading the host's state failed (rc {read['rc']}): {to_text(read['stderr'])[-500:]}")

@@ -93,6 +93,13 @@ missing_packages:
   returned: always
   type: list
   elements: str
+stale_units:
+  description:
+    - The units of O(restart_files) that run older than one of their files (the C(stale UNIT) lines), in the order
+      given; the role restarts them.
+  returned: always
+  type: list
+  elements: str
 dry_run_missing:
   description:
     - In a dry run (check mode), the units read that systemd does not know (C(ENABLED) C(no)); empty in a real run.

@@ -44,6 +44,7 @@ from airflow_testlib import (
     PROMETHEUS_PORT,
     RESTART_PENDING,
     ROOT,
+    USERS_ACL,
     AirflowAPI,
     address,
     admin_api,
@@ -62,22 +63,23 @@ from airflow_testlib import (
     metadata_sql,
     playbook_env,
     postgresql_major,
+    redis_answers,
     restart_markers,
     run_playbook,
     tls_trust,
+    unit_active_since,
     wait_for_series,
 )
 
 testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY).get_hosts("airflow_api_server")
 
 UNITS = list(COMPONENT_UNITS.values())
-# The task that writes airflow.cfg and the units (its banner, with or
-# without the role's prefix). It records the restart markers on the host
-# first, then writes the files: a run killed right after it has the new
-# config on disk and components that still run the old one.
-CFG_TASK = re.compile(r"^TASK \[(?:[^\]]*? : )?Write the configuration and the units")
-# The tasks that write a data store's or an exporter's files, whose service
-# restarts (or reloads) only later in the run (handlers).
+# The tasks that write a data store's or an exporter's files (their banners,
+# with or without the role's prefix), whose service restarts (or reloads)
+# only later in the run (handlers). They come after the task that records
+# the restart markers and writes airflow.cfg and the units: a run killed
+# right after one has the new config on disk and components that still run
+# the old one.
 PG_WRITE_TASK = re.compile(r"^TASK \[(?:[^\]]*? : )?Write the server settings, the client authentication rules")
 REDIS_WRITE_TASK = re.compile(r"^TASK \[(?:[^\]]*? : )?Write the users file \(password hashes\) and redis\.conf")
 EXPORTERS_WRITE_TASK = re.compile(r"^TASK \[(?:[^\]]*? : )?Write the exporters' settings")
@@ -161,13 +163,10 @@ def token_status(base_url: str, username: str, password: str, verify: str | None
     return resp.status_code
 
 
-def run_until_killed(extra_vars: dict, inventory: str = INVENTORY, after: re.Pattern = CFG_TASK,
-                     timeout: float = 900) -> tuple[bool, list[str]]:
+def run_until_killed(extra_vars: dict, inventory: str, after: re.Pattern, timeout: float = 900) -> tuple[bool, list[str]]:
     """site.yml as airflow_testlib.run_playbook runs it, but streamed: SIGKILL
     the whole process group as soon as the task after the task `after`
-    starts (by default "Write the configuration and the units": the markers
-    are on the host, the new config too, no component restarted yet).
-    Returns (killed there, the output lines read)."""
+    starts. Returns (killed there, the output lines read)."""
     env = playbook_env(PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(
         ["ansible-playbook", "-i", inventory, str(ROOT / "playbooks/site.yml"), "-e", json.dumps(extra_vars)],
@@ -234,11 +233,14 @@ def test_virtualenv_task_runs_on_the_celery_worker(host, client):
 
 def test_changes_at_once_survive_a_killed_run_then_nothing_then_worker_only(host, secrets, tmp_path):
     """One run changes the admin user, [core] options, the worker's queues and
-    concurrency and airflow_config at once, and takes the host out of the
-    inventory's monitoring group; it is killed (SIGKILL, whole process group)
-    right after it recorded what must restart and wrote the new airflow.cfg:
-    the restart markers persist; the next run (whose airflow.cfg no longer
-    differs) restarts every component onto it and clears them. Each change
+    concurrency and airflow_config at once, lets Redis accept a second
+    password (redis_password_next) and takes the host out of the inventory's
+    monitoring group. It is killed (SIGKILL, whole process group) right after
+    it wrote Redis's users file, which comes after it recorded what must
+    restart and wrote the new airflow.cfg: the restart markers persist and
+    Redis still refuses the new password; the next run (whose files no longer
+    differ) restarts every component onto the new airflow.cfg, clears the
+    markers and has Redis load its users (live: no restart). Each change
     shows on the host or through the API (Prometheus, collectd and every
     exporter stopped and disabled, Airflow's StatsD off); the same run again
     changes nothing; taking back only the worker settings and
@@ -247,8 +249,10 @@ def test_changes_at_once_survive_a_killed_run_then_nothing_then_worker_only(host
     flower alone, a new scheduler health port the scheduler alone, and a
     PostgreSQL setting that a reload applies (work_mem) is applied without a
     restart of PostgreSQL. With the monitoring group back, the metrics run
-    and Prometheus scrapes again, and a re-run changes nothing."""
+    and Prometheus scrapes again, Redis refuses the second password again,
+    and a re-run changes nothing."""
     password = secrets["vault_airflow_admin_password"]
+    redis_next = "next-" + os.urandom(12).hex()
     unmonitored = inventory_without("monitoring", tmp_path)
     worker_argv = exec_argv(host, "airflow-worker")
     changes = {
@@ -257,18 +261,24 @@ def test_changes_at_once_survive_a_killed_run_then_nothing_then_worker_only(host
         "airflow_worker_concurrency": 3,
         "airflow_worker_queues": ["default", "extra"],
         "airflow_config": {"core": {"parallelism": 40}},
+        "redis_password_next": redis_next,
     }
     try:
-        assert_killed_after(changes, CFG_TASK, unmonitored)
+        assert_killed_after(changes, REDIS_WRITE_TASK, unmonitored)
         assert cfg(host).get("core", "parallelism", fallback=None) == "40", "airflow.cfg not written before the kill"
         pending = restart_markers(host)
         print(f"restart markers after the kill: {pending}")
         assert pending, f"no restart marker in {RESTART_PENDING} after the kill"
+        assert host.file(USERS_ACL).content_string.count("#") == 2, "the users file not written before the kill"
+        assert "WRONGPASS" in redis_answers(host, redis_next), "Redis loaded the users before the kill"
+        redis_since = unit_active_since(host, "redis-server")
 
         changed = site(changes, unmonitored)
         assert_ok(changed, "site.yml with the changes, after the killed run")
         assert changed_count(changed) > 0
         assert restart_markers(host) == [], "restart markers left after a successful run"
+        assert redis_answers(host, redis_next) == "PONG", "the users file a killed run wrote was not loaded by the next run"
+        assert unit_active_since(host, "redis-server") == redis_since, "Redis restarted to load its users (ACL LOAD loads them live)"
         cfg_written = file_mtime(host, CFG)
         stale = {unit: when for unit, when in started_at(host).items() if when <= cfg_written}
         assert not stale, f"still running the old config (started before airflow.cfg was written at {cfg_written}): {stale}"
@@ -311,6 +321,8 @@ def test_changes_at_once_survive_a_killed_run_then_nothing_then_worker_only(host
     finally:
         restored = site()
     assert_ok(restored, "restore the defaults")
+    assert "PONG" not in redis_answers(host, redis_next), "Redis still accepts redis_password_next"
+    assert redis_answers(host, secrets["vault_redis_password"]) == "PONG"
     assert metadata_sql(host, "SHOW work_mem") == "4MB", "work_mem not back to PostgreSQL's default"
     assert flower_status(host) == 200, "flower still asks for a login"
     assert host.run("curl -sf --max-time 10 http://127.0.0.1:8974/health").rc == 0, "no scheduler health on 8974"

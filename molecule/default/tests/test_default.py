@@ -27,6 +27,7 @@ from airflow_testlib import (
     listeners,
     postgresql_major,
     release_of,
+    redis_answers,
     restart_markers,
     run_status,
     switch_info,
@@ -147,8 +148,7 @@ def test_redis_refuses_without_password(host, secrets):
     ip = address(host)
     anonymous = host.run(f"redis-cli -h {ip} ping")
     assert "NOAUTH" in anonymous.stdout + anonymous.stderr
-    authed = host.run(f"REDISCLI_AUTH=%s redis-cli -h {ip} ping", secrets["vault_redis_password"])
-    assert authed.stdout.strip() == "PONG"
+    assert redis_answers(host, secrets["vault_redis_password"]) == "PONG"
 
 
 def test_postgres_needs_password(host, secrets):

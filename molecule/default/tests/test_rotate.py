@@ -20,6 +20,7 @@ from airflow_testlib import (
     CFG,
     INVENTORY,
     SHARED,
+    USERS_ACL,
     address,
     admin_api,
     api_url,
@@ -28,14 +29,15 @@ from airflow_testlib import (
     assert_refused_unchanged,
     assert_task_reads,
     assert_unchanged,
+    redis_answers,
     run_playbook,
     store_secrets,
+    unit_active_since,
     vault,
     wait_task_running,
 )
 
 testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY).get_hosts("airflow_api_server")
-USERS_ACL = "/etc/redis/users.acl"
 VAULT_FILE = SHARED / "group_vars/all/vault.yml"
 ROTATED = [
     "vault_airflow_fernet_key",
@@ -57,17 +59,13 @@ def test_rotate_refuses_bad_input_before_any_change():
     assert VAULT_FILE.read_bytes() == before, "the vault changed"
 
 
-def redis_answers(host, password: str) -> str:
-    result = host.run(f"REDISCLI_AUTH=%s redis-cli -h {address(host)} ping", password)
-    return (result.stdout + result.stderr).strip()
-
-
 def test_rotate_all_while_a_task_runs(host, api, secrets):
     old = vault()
     stored = store_secrets(api, "rotate")
     long_run = api.trigger("smoke_celery", {"linger": 60})
     wait_task_running(api, "smoke_celery", long_run, "where")
 
+    redis_since = unit_active_since(host, "redis-server")
     start = time.monotonic()
     result = run_playbook("playbooks/rotate.yml", {"rotate_secret": "all"})
     print(f"\nmake rotate SECRET=all: {time.monotonic() - start:.0f} s")
@@ -112,6 +110,7 @@ def test_rotate_all_while_a_task_runs(host, api, secrets):
     assert resp.status_code in (401, 403), f"the old admin password still works: {resp.status_code}"
     assert redis_answers(host, new["vault_redis_password"]) == "PONG"
     assert "PONG" not in redis_answers(host, old["vault_redis_password"]), "Redis still accepts the old password"
+    assert unit_active_since(host, "redis-server") == redis_since, "the broker restarted (ACL LOAD loads the users live)"
     ip = address(host)
     pg_passwords = ((new["vault_postgresql_airflow_password"], True), (old["vault_postgresql_airflow_password"], False))
     for pg_password, works in pg_passwords:

@@ -543,6 +543,16 @@ def listeners(host, port: int) -> list[str]:
     return sorted(host.check_output(f"ss -Hltn 'sport = :{port}' | awk '{{print $4}}'").split())
 
 
+USERS_ACL = "/etc/redis/users.acl"  # Redis's users (password hashes)
+
+
+def redis_answers(host, password: str) -> str:
+    """What Redis answers an authenticated PING with `password` (PONG when it
+    accepts it; the password in redis-cli's environment)."""
+    result = host.run(f"REDISCLI_AUTH=%s redis-cli -h {address(host)} ping", password)
+    return (result.stdout + result.stderr).strip()
+
+
 CELERY_APP = "airflow.providers.celery.executors.celery_executor.app"
 
 

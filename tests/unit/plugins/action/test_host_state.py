@@ -57,6 +57,7 @@ def test_reads_packages_units_and_the_script_also_in_check_mode(tmp_path):
         assert lines[-1] == "arg first / two words", lines
         assert not [line for line in lines if line.startswith("calendar")], lines  # no expression, no check
         assert state["missing_packages"] == ["no-such-package-of-this-test"], state
+        assert state["stale_units"] == [], state  # no restart_files, none read
         # what a dry run's start tasks skip; a real run skips nothing
         assert state["dry_run_missing"] == (["no-such-unit-of-this-test.service"] if options else []), state
 
