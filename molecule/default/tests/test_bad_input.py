@@ -32,7 +32,7 @@ CASES = {
     "short postgres password": ({"postgresql_airflow_password": "tooshort"}, "postgresql_airflow_password"),
     "database password not URL-safe": ({"airflow_database_password": "with spaces and % signs!!"}, "airflow_database_password"),
     # e.g. a vault value made with `echo ... | ansible-vault encrypt_string` (a regex's $ takes the newline)
-    "database password ending in a newline": ({"airflow_database_password": "a1b2c3d4e5f6g7h8i9\n"}, "airflow_database_password"),
+    "database password ending in a newline": ({"airflow_database_password": "a1b2c3d4e5f6g7h8i9\n"}, "airflow_database_password: must be 16+"),
     "short api secret key": ({"airflow_api_secret_key": "abc"}, "airflow_api_secret_key"),
     "unknown executor": (
         {"airflow_config": {"core": {"executor": "TurboExecutor"}}},
