@@ -7,11 +7,20 @@ role's meta/main.yml lists, then each check of the role's input. Every
 failed check is reported at once, each naming its variable and the fix.
 Runs on the controller only: it changes nothing and reads nothing from the
 host beyond the facts already gathered.
+
+Every variable a check names, and every text, list or dict option of the
+calling role's meta/argument_specs.yml, must be on one line (each text in it,
+keys and values of what it holds) unless a check marks it `multiline`: a
+value written into a line of a file (airflow.cfg, a unit, a server's config)
+that holds a line break splits that line, and a vault value made with
+`echo ... | ansible-vault encrypt_string` ends in one. One rule here, so no
+check has to repeat it (nor can forget it).
 """
 
 from __future__ import annotations
 
 import os
+import re
 
 import yaml
 from ansible.errors import AnsibleActionFail
@@ -32,6 +41,38 @@ def platform_problem(facts: dict, platforms: list) -> str | None:
     return f"unsupported platform: {name} {facts.get('distribution_version', '')} ({release}); supported: {listed}."
 
 
+# the variables a check's `var` names: each name not after a dot
+# (airflow_config.core.executor names airflow_config; "a / b" names both)
+VARIABLE_NAME = re.compile(r"(?<![.\w])[A-Za-z_]\w*")
+
+
+# argument_specs types whose values may hold text
+TEXT_TYPES = frozenset(("str", "path", "raw", "list", "dict"))
+
+
+def line_break_at(value, path: str) -> str | None:
+    """The path (name, .key or [index]) of the first text in `value` that
+    holds a line break, None when there is none. Never the text itself (a
+    secret)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path} (a key)" if line_break_at(key, path) else line_break_at(item, f"{path}.{key}")
+            if where:
+                return where
+        return None
+    if isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            where = line_break_at(item, f"{path}[{index}]")
+            if where:
+                return where
+        return None
+    if value is None or isinstance(value, (bool, int, float)):
+        return None
+    # str, or a vault value left encrypted by the templar (ansible-core 2.17's is no str)
+    text = str(value)
+    return path if "\n" in text or "\r" in text else None
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _VALID_ARGS = frozenset(("checks", "platforms"))
@@ -49,14 +90,15 @@ class ActionModule(ActionBase):
             if said:
                 problems.append(f"platform: {said}")
         for index, check in enumerate(checks):
-            if not isinstance(check, dict) or set(check) != {"var", "ok", "msg"}:
-                raise AnsibleActionFail(f"checks[{index}]: must be a dict of var, ok and msg, not {check!r}")
+            if not isinstance(check, dict) or not {"var", "ok", "msg"} <= set(check) <= {"var", "ok", "msg", "multiline"}:
+                raise AnsibleActionFail(f"checks[{index}]: must be a dict of var, ok and msg (and multiline), not {check!r}")
             try:
                 ok = boolean(check["ok"], strict=True)
             except TypeError as error:
                 raise AnsibleActionFail(f"checks[{index}] ({check['var']}): ok must be a boolean, not {check['ok']!r}") from error
             if not ok:
                 problems.append(f"{check['var']}: {check['msg']}")
+        problems.extend(self._line_breaks(checks, task_vars))
         result.update(changed=False, problems=problems)
         if problems:
             result.update(failed=True, msg="\n".join(problems))
@@ -64,10 +106,50 @@ class ActionModule(ActionBase):
             result["msg"] = f"{len(checks) + (platforms is not None)} checks passed"
         return result
 
+    def _line_breaks(self, checks: list, task_vars: dict) -> list:
+        """One problem per variable the checks name that holds a line break,
+        unless a check marks it multiline."""
+        multiline, names = set(), [name for name in self._role_options() if name in task_vars]
+        for check in checks:
+            found = [name for name in VARIABLE_NAME.findall(check["var"]) if name in task_vars]
+            if boolean(check.get("multiline", False), strict=True):
+                multiline.update(found)
+            names.extend(name for name in found if name not in names)
+        problems = []
+        for name in names:
+            if name in multiline:
+                continue
+            try:
+                value = self._templar.template(task_vars[name])
+            except Exception:  # pylint: disable=broad-exception-caught  # undefined: the check that reads it says so
+                continue
+            where = line_break_at(value, name)
+            if where:
+                problems.append(
+                    f"{where}: must be on one line (a vault value made with 'echo ... | ansible-vault encrypt_string'"
+                    " ends in a line break: 'printf %s ...' instead)."
+                )
+        return problems
+
     def _role_platforms(self):
         """galaxy_info.platforms of the role this task belongs to (None outside a role)."""
-        role = getattr(self._task, "_role", None)
-        if role is None:
+        path = self._role_meta("main.yml")
+        if path is None:
             return None
-        with open(os.path.join(role._role_path, "meta", "main.yml"), encoding="utf-8") as handle:
+        with open(path, encoding="utf-8") as handle:
             return yaml.safe_load(handle)["galaxy_info"]["platforms"]
+
+    def _role_options(self) -> list:
+        """The options of the calling role's main entry point that may hold
+        text (str, path, raw, list, dict): none outside a role or without a spec."""
+        path = self._role_meta("argument_specs.yml")
+        if path is None or not os.path.exists(path):
+            return []
+        with open(path, encoding="utf-8") as handle:
+            options = yaml.safe_load(handle)["argument_specs"].get("main", {}).get("options", {})
+        return [name for name, option in options.items() if option.get("type", "str") in TEXT_TYPES]
+
+    def _role_meta(self, name: str) -> str | None:
+        """The path of meta/<name> in the role this task belongs to (None outside a role)."""
+        role = getattr(self._task, "_role", None)
+        return None if role is None else os.path.join(role._role_path, "meta", name)

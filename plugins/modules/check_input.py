@@ -12,6 +12,12 @@ description:
   - Checks the host's platform (gathered facts C(distribution) and C(distribution_release)) against the platforms
     that the calling role's C(meta/main.yml) lists in C(galaxy_info.platforms), or against O(platforms).
   - "Then each of O(checks). When any fails, the task fails with one line per failure, C(VARIABLE: MESSAGE)."
+  - Then the line breaks. Each variable that a check names (every name in its O(checks[].var) not after a dot) and each
+    option of type str, path, raw, list or dict of the calling role's C(meta/argument_specs.yml) (entry point C(main))
+    must hold no line break (in any text of it, keys and values of lists and dicts within) unless a check naming it
+    sets O(checks[].multiline). A value with one fails as C(WHERE: must be on one line ...), WHERE the variable, key or
+    index; the value itself is never shown. Such a value would split the line of the file it is written into, and a
+    vault value made with C(echo ... | ansible-vault encrypt_string) ends in one.
   - Runs on the controller; changes nothing.
 version_added: 0.1.0
 author: the airflow_ops.airflow_vm authors
@@ -34,6 +40,10 @@ options:
         description: What is allowed, or how to fix it.
         type: str
         required: true
+      multiline:
+        description: The variables this check names may hold line breaks (e.g. PEM text).
+        type: bool
+        default: false
   platforms:
     description:
       - The supported platforms, as C(galaxy_info.platforms) lists them (C(name) and C(versions), Debian's code names).

@@ -31,8 +31,13 @@ CASES = {
     "short redis password": ({"redis_password": "tooshort"}, "redis_password"),
     "short postgres password": ({"postgresql_airflow_password": "tooshort"}, "postgresql_airflow_password"),
     "database password not URL-safe": ({"airflow_database_password": "with spaces and % signs!!"}, "airflow_database_password"),
-    # e.g. a vault value made with `echo ... | ansible-vault encrypt_string` (a regex's $ takes the newline)
-    "database password ending in a newline": ({"airflow_database_password": "a1b2c3d4e5f6g7h8i9\n"}, "airflow_database_password: must be 16+"),
+    # e.g. a vault value made with `echo ... | ansible-vault encrypt_string`: check_input refuses
+    # a line break in any variable a check names or the role's argument_specs lists
+    "database password ending in a newline": (
+        {"airflow_database_password": "a1b2c3d4e5f6g7h8i9\n"},
+        "airflow_database_password: must be on one line",
+    ),
+    "admin name on two lines (no check of its own)": ({"airflow_admin_firstname": "Ada\nLovelace"}, "airflow_admin_firstname: must be on one line"),
     "short api secret key": ({"airflow_api_secret_key": "abc"}, "airflow_api_secret_key"),
     "unknown executor": (
         {"airflow_config": {"core": {"executor": "TurboExecutor"}}},
@@ -146,7 +151,7 @@ GROUPS = [
     [
         "unknown executor", "version without a lock", "queue name with a comma", "TLS certificate that is not PEM",
         "api port that needs root", "certificate name without its type", "flower password with a comma",
-        "database password ending in a newline",
+        "database password ending in a newline", "admin name on two lines (no check of its own)",
     ],
     ["airflow_config not section -> options", "TLS key without its certificate"],
     ["not a boolean", "unknown installer"],

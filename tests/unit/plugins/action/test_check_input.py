@@ -4,11 +4,13 @@ role's meta/main.yml, every failed check reported at once."""
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 
 import pytest
 import yaml
+from ansible.parsing.vault import VaultLib, VaultSecret
 from conftest import ansible_playbook, link_collection
 
 CHECKS = textwrap.dedent(
@@ -77,3 +79,40 @@ def test_names_every_failure_and_the_supported_platforms(tmp_path, release):
     assert said.index("platform: unsupported") < said.index("probe_port: must be a port number, 1-65535.") < said.index(
         "probe_name: must not be empty."
     )
+
+
+def test_refuses_line_breaks_without_printing_them(tmp_path, release):
+    """A value with a line break is refused, naming where it is and never
+    what it is: a vault value made with `echo secret | ansible-vault
+    encrypt_string` (left encrypted by ansible-core 2.17's templar, a str on
+    2.19), one reached through a template, a dict's value, and an option of
+    the role's argument_specs that no check names. A check marked multiline
+    (a PEM) takes one."""
+    playbook = role_bed(tmp_path, [release])
+    secret = VaultLib([("default", VaultSecret(b"probe-vault"))]).encrypt("s3cret-1234567890\n").decode()
+    role = tmp_path / "roles/probe"
+    (role / "defaults").mkdir()
+    (role / "defaults/main.yml").write_text(
+        "probe_name: !vault |\n" + textwrap.indent(secret, "  ") + "\n"
+        'probe_via: "{{ probe_name }}"\n'
+        "probe_config: {core: {executor: \"CeleryExecutor\\r\"}}\n"
+        'probe_unchecked: "first\\nsecond"\n'
+        'probe_pem: "-----BEGIN CERTIFICATE-----\\nMIIB\\n-----END CERTIFICATE-----\\n"\n'
+        "probe_count: 3\n"
+    )
+    options = {name: {"type": kind} for name, kind in
+               [("probe_name", "str"), ("probe_unchecked", "str"), ("probe_pem", "str"), ("probe_count", "int")]}
+    (role / "meta/argument_specs.yml").write_text(yaml.safe_dump({"argument_specs": {"main": {"options": options}}}))
+    (role / "tasks/main.yml").write_text(CHECKS + textwrap.indent(textwrap.dedent(
+        """\
+        - {var: probe_via / probe_count, ok: true, msg: unused.}
+        - {var: probe_config.core.executor, ok: true, msg: unused.}
+        - {var: probe_pem, ok: true, msg: unused., multiline: true}
+        """), "      "))
+    (tmp_path / "vault-pass").write_text("probe-vault\n")
+    result = ansible_playbook(tmp_path, playbook, {"probe_port": 8080}, "--vault-password-file", str(tmp_path / "vault-pass"))
+    assert result.returncode != 0, result.stdout[-3000:]
+    problems = [line.split(":")[0] for line in json.loads(result.stdout.split("FAILED! => ", 1)[1].splitlines()[0])["problems"]]
+    assert sorted(problems) == ["probe_config.core.executor", "probe_name", "probe_unchecked", "probe_via"], result.stdout[-3000:]
+    assert "s3cret" not in result.stdout + result.stderr and "second" not in result.stdout
+    assert "must be on one line" in result.stdout
