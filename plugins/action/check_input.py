@@ -89,16 +89,22 @@ class ActionModule(ActionBase):
             said = platform_problem(task_vars.get("ansible_facts", {}), platforms)
             if said:
                 problems.append(f"platform: {said}")
+        read = []  # the checks with ok and multiline as booleans
         for index, check in enumerate(checks):
             if not isinstance(check, dict) or not {"var", "ok", "msg"} <= set(check) <= {"var", "ok", "msg", "multiline"}:
                 raise AnsibleActionFail(f"checks[{index}]: must be a dict of var, ok and msg (and multiline), not {check!r}")
-            try:
-                ok = boolean(check["ok"], strict=True)
-            except TypeError as error:
-                raise AnsibleActionFail(f"checks[{index}] ({check['var']}): ok must be a boolean, not {check['ok']!r}") from error
-            if not ok:
+            if not isinstance(check["var"], str):
+                raise AnsibleActionFail(f"checks[{index}]: var must be the variable's name, not {check['var']!r}")
+            flags = {}
+            for key in ("ok", "multiline"):
+                try:
+                    flags[key] = boolean(check.get(key, False), strict=True)
+                except TypeError as error:
+                    raise AnsibleActionFail(f"checks[{index}] ({check['var']}): {key} must be a boolean, not {check[key]!r}") from error
+            read.append(check | flags)
+            if not flags["ok"]:
                 problems.append(f"{check['var']}: {check['msg']}")
-        problems.extend(self._line_breaks(checks, task_vars))
+        problems.extend(self._line_breaks(read, task_vars))
         result.update(changed=False, problems=problems)
         if problems:
             result.update(failed=True, msg="\n".join(problems))
@@ -112,7 +118,7 @@ class ActionModule(ActionBase):
         multiline, names = set(), [name for name in self._role_options() if name in task_vars]
         for check in checks:
             found = [name for name in VARIABLE_NAME.findall(check["var"]) if name in task_vars]
-            if boolean(check.get("multiline", False), strict=True):
+            if check["multiline"]:
                 multiline.update(found)
             names.extend(name for name in found if name not in names)
         problems = []

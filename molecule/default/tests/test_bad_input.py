@@ -47,6 +47,15 @@ CASES = {
         {"airflow_config": {"core": {"fernet_key": "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI="}}},
         "airflow_config: would put secrets in plain text into the inventory: core.fernet_key (set airflow_fernet_key, from the vault, instead)",
     ),
+    "airflow_config setting what a variable sets": (
+        {"airflow_config": {"scheduler": {"scheduler_health_check_server_port": 8975}}},
+        "airflow_config: sets what the role sets itself or relies on: "
+        "scheduler.scheduler_health_check_server_port (set airflow_scheduler_health_port instead).",
+    ),
+    "airflow_config option in upper case": (
+        {"airflow_config": {"core": {"DAGS_FOLDER": "/srv/dags"}}},
+        "airflow_config: section and option names are lower case in airflow.cfg: core.DAGS_FOLDER.",
+    ),
     "airflow_config not section -> options": (
         {"airflow_config": {"core": "executor=CeleryExecutor"}},
         "airflow_config: must be a dict of section",
