@@ -12,7 +12,8 @@ description:
   - Checks the host's platform (gathered facts C(distribution) and C(distribution_release)) against the platforms
     that the calling role's C(meta/main.yml) lists in C(galaxy_info.platforms), or against O(platforms).
   - "Then each of O(checks). When any fails, the task fails with one line per failure, C(VARIABLE: MESSAGE)."
-  - Then the line breaks. Each variable that a check names (every name in its O(checks[].var) not after a dot) and each
+  - >-
+    Then the line breaks. Each variable that a check names (every name in its O(checks[].var) not after a dot) and each
     option of type str, path, raw, list or dict of the calling role's C(meta/argument_specs.yml) (entry point C(main))
     must hold no line break (in any text of it, keys and values of lists and dicts within) unless a check naming it
     sets O(checks[].multiline). A value with one fails as C(WHERE: must be on one line ...), WHERE the variable, key or
