@@ -55,22 +55,18 @@ def line_break_at(value, path: str) -> str | None:
     holds a line break, None when there is none. Never the text itself (a
     secret)."""
     if isinstance(value, dict):
-        for key, item in value.items():
-            where = f"{path} (a key)" if line_break_at(key, path) else line_break_at(item, f"{path}.{key}")
-            if where:
-                return where
+        if any(line_break_at(key, path) for key in value):
+            return f"{path} (a key)"
+        parts = [(f"{path}.{key}", item) for key, item in value.items()]
+    elif isinstance(value, (list, tuple)):
+        parts = [(f"{path}[{index}]", item) for index, item in enumerate(value)]
+    elif value is None or isinstance(value, (bool, int, float)):
         return None
-    if isinstance(value, (list, tuple)):
-        for index, item in enumerate(value):
-            where = line_break_at(item, f"{path}[{index}]")
-            if where:
-                return where
-        return None
-    if value is None or isinstance(value, (bool, int, float)):
-        return None
-    # str, or a vault value left encrypted by the templar (ansible-core 2.17's is no str)
-    text = str(value)
-    return path if "\n" in text or "\r" in text else None
+    else:
+        # str, or a vault value left encrypted by the templar (ansible-core 2.17's is no str)
+        text = str(value)
+        return path if "\n" in text or "\r" in text else None
+    return next(filter(None, (line_break_at(item, at) for at, item in parts)), None)
 
 
 class ActionModule(ActionBase):
