@@ -1,0 +1,84 @@
+"""The release switch keeps the record of a migration a stopped run began.
+
+The upgrade window writes switch-migrating.json (the switch record it will
+make, migrated, with its backup) before `airflow db migrate`. A run that
+stops after that and before its switch leaves it; the next run finds the
+migrations applied and makes a plain switch to the same release, which must
+take that record as its own, or `make rollback` would not restore the
+backup. The airflow role's `switch` entry point runs here on this machine
+(connection local) against a scratch install root, with the pinned and the
+lowest ansible-core; the record the window writes is the same template
+(`_airflow_switch_info`), rendered by the window's own task file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+PLAYBOOK = os.environ.get("ANSIBLE_PLAYBOOK", "ansible-playbook")
+PYTHON = str(Path(shutil.which(PLAYBOOK)).parent / "python") if shutil.which(PLAYBOOK) else sys.executable
+OLD, NEW = "3.0.2-py3.11-aaaaaaaaaaaa", "3.3.2-py3.11-bbbbbbbbbbbb"
+
+
+def _switch(tmp_path: Path, begun_from: str | None) -> subprocess.CompletedProcess:
+    """A scratch install root running OLD, with NEW built beside it; when
+    begun_from is given, the window's record of a migration from it to NEW
+    (rendered by the role's template); then the role's plain switch to NEW."""
+    root = tmp_path / "opt"
+    for release in (OLD, NEW):
+        (root / "releases" / release).mkdir(parents=True)
+        (root / "releases" / release / ".complete").touch()
+    (root / "current").symlink_to(f"releases/{OLD}")
+    state = [f"link current {OLD}"]
+    tasks = []
+    if begun_from is not None:
+        tasks.append({"name": "the window's record", "ansible.builtin.include_role": {"name": "airflow", "tasks_from": "switch_begun", "rolespec_validate": False},
+                      "vars": {"__airflow_backup_file": "/var/backups/airflow/x.dump",
+                               "_airflow_state": [f"link current {begun_from}"]}})
+    tasks.append({"name": "plain switch", "ansible.builtin.include_role": {"name": "airflow", "tasks_from": "switch", "rolespec_validate": False},
+                  "vars": {"_airflow_state": state}})
+    (tmp_path / "hosts.yml").write_text(yaml.safe_dump({"all": {"hosts": {"vm": {
+        "ansible_connection": "local", "ansible_python_interpreter": PYTHON}}}}))
+    (tmp_path / "play.yml").write_text(yaml.safe_dump([{"name": "Switch", "hosts": "vm", "gather_facts": False, "tasks": tasks}]))
+    (tmp_path / "ansible.cfg").write_text("[defaults]\n")
+    (tmp_path / "vars.json").write_text(json.dumps({
+        "airflow_install_root": str(root), "_airflow_release_id": NEW,
+        "_airflow_host_components": [], "airflow_releases_keep": 2}))
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_CONFIG=str(tmp_path / "ansible.cfg"),
+               ANSIBLE_ROLES_PATH=str(ROOT / "roles"))
+    return subprocess.run([PLAYBOOK, "-i", str(tmp_path / "hosts.yml"), "-e", f"@{tmp_path / 'vars.json'}", str(tmp_path / "play.yml")],
+                          capture_output=True, text=True, env=env, timeout=300, check=False)
+
+
+def test_a_plain_switch_after_a_stopped_migration_keeps_its_backup(tmp_path):
+    run = _switch(tmp_path, begun_from=OLD)
+    assert run.returncode == 0, run.stdout + run.stderr
+    root = tmp_path / "opt"
+    assert os.readlink(root / "current") == f"releases/{NEW}"
+    assert os.readlink(root / "previous") == f"releases/{OLD}"
+    record = json.loads((root / "switch.json").read_text())
+    assert (record["from"], record["to"], record["migrated"], record["backup"]) == (OLD, NEW, True, "/var/backups/airflow/x.dump")
+    assert not (root / "switch-migrating.json").exists(), "the window's record stays after the switch took it"
+
+
+def test_a_record_of_another_switch_is_not_taken(tmp_path):
+    run = _switch(tmp_path, begun_from="2.11.0-py3.11-cccccccccccc")
+    assert run.returncode == 0, run.stdout + run.stderr
+    record = json.loads((tmp_path / "opt" / "switch.json").read_text())
+    assert (record["from"], record["to"], record["migrated"], record["backup"]) == (OLD, NEW, False, "")
+    assert not (tmp_path / "opt" / "switch-migrating.json").exists()
+
+
+def test_a_plain_switch_without_a_begun_migration_records_none(tmp_path):
+    run = _switch(tmp_path, begun_from=None)
+    assert run.returncode == 0, run.stdout + run.stderr
+    record = json.loads((tmp_path / "opt" / "switch.json").read_text())
+    assert (record["from"], record["to"], record["migrated"]) == (OLD, NEW, False)
