@@ -463,20 +463,43 @@ def test_retire_is_refused_for_unknown_hosts_and_the_execution_api(groups, hosts
                              f"https://{address(hosts[second])}:8080/execution/")
     for name in groups["airflow_api_server"]:
         assert hosts[name].service("airflow-api-server").is_running, f"a refused retire stopped {name}'s api-server"
+    # the only worker of the queue `extra` (host_vars/worker2.yml)
+    last = run_playbook("playbooks/retire.yml", {**CONVERGE_VARS, "retire_host": "worker2"})
+    assert_refused_unchanged(last, "retire_host: worker2 is the only worker of the queue(s) extra")
+    assert hosts["worker2"].service("airflow-worker").is_running, "a refused retire stopped worker2's worker"
+
+
+def _only_worker_of_a_queue(groups) -> set[str]:
+    """Worker hosts that alone consume one of their queues (host_vars; the
+    role's default queue where none is set): make retire refuses them."""
+    queues = {}
+    for name in groups["airflow_worker"]:
+        path = Path(__file__).resolve().parents[1] / "host_vars" / f"{name}.yml"
+        host_vars = (yaml.safe_load(path.read_text()) if path.exists() else None) or {}
+        queues[name] = set(host_vars.get("airflow_worker_queues", ["default"]))
+    return {name for name, mine in queues.items() if mine - set().union(*(q for other, q in queues.items() if other != name))}
 
 
 def test_retire_a_worker_while_it_runs_a_task(api, hosts, groups):
     """`make retire HOST=<worker>` while that worker runs a task: the task
     finishes there, the worker's units are stopped and disabled, and new
     tasks go to the other worker."""
-    run_id = api.trigger("smoke_celery", {"linger": 40})
-    deadline = time.monotonic() + 180
+    # a run whose task lands on a worker that retire accepts (not the only
+    # worker of a queue: retire refuses it, tested above)
+    kept = _only_worker_of_a_queue(groups)
+    assert set(groups["airflow_worker"]) - kept, f"every worker is the only one of a queue: {kept}"
+    deadline = time.monotonic() + 300
     while True:
-        ti = api.get(f"/api/v2/dags/smoke_celery/dagRuns/{run_id}/taskInstances/where").json()
-        if ti.get("state") == "running" and ti.get("hostname"):
+        run_id = api.trigger("smoke_celery", {"linger": 40})
+        while True:
+            ti = api.get(f"/api/v2/dags/smoke_celery/dagRuns/{run_id}/taskInstances/where").json()
+            if ti.get("state") == "running" and ti.get("hostname"):
+                break
+            assert time.monotonic() < deadline, f"where not running within 300 s: {ti}"
+            time.sleep(2)
+        if ti["hostname"] not in kept:
             break
-        assert time.monotonic() < deadline, f"where not running within 180 s: {ti}"
-        time.sleep(2)
+        api.wait_run("smoke_celery", run_id)
     retiring = ti["hostname"]
     assert retiring in groups["airflow_worker"], ti
 
