@@ -125,6 +125,10 @@ CASES = {
         'postgresql_settings: must map PostgreSQL setting names to values that PostgreSQL accepts (postgresql.conf(5)): '
         'PostgreSQL says invalid value for parameter "shared_buffers": "4 GiB"',
     ),
+    "server setting the role sets itself": (
+        {"postgresql_settings": {"max_connections": 200, "Port": 5433}},
+        "postgresql_settings: sets what the role sets itself: port (set postgresql_listen_addresses or postgresql_port instead",
+    ),
     "components may open more connections than PostgreSQL accepts": (
         {"postgresql_settings": {"max_connections": 40}},
         "postgresql_settings.max_connections",
