@@ -443,6 +443,18 @@ def test_an_api_port_change_drains_the_workers_before_the_api_servers_move(api, 
     assert run["state"] == "success", [(t["task_id"], t["state"]) for t in tis]
 
 
+def test_a_limited_run_with_another_airflow_version_is_refused(hosts):
+    """A run that leaves hosts out (--limit, as when a host is added) with an
+    airflow_version other than the one they run: refused, naming both, before
+    anything changes (a host of the run would migrate the database under
+    them). Preflight read the release of each host left out."""
+    running = hosts["worker2"].check_output("readlink /opt/airflow/current").split("/")[-1].split("-py")[0]
+    other = "3.0.2" if running != "3.0.2" else "3.3.2"
+    limited = run_playbook("playbooks/site.yml", {**CONVERGE_VARS, "airflow_version": other}, "--limit", "worker1,data1")
+    assert_refused_unchanged(limited, f"airflow_version {other} is not what the Airflow hosts outside this run",
+                             f"run: {running};")
+
+
 # --- last: retiring a worker (it stays out of service) ------------------------
 
 
