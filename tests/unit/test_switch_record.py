@@ -28,23 +28,14 @@ PYTHON = str(Path(shutil.which(PLAYBOOK)).parent / "python") if shutil.which(PLA
 OLD, NEW = "3.0.2-py3.11-aaaaaaaaaaaa", "3.3.2-py3.11-bbbbbbbbbbbb"
 
 
-def _switch(tmp_path: Path, begun_from: str | None) -> subprocess.CompletedProcess:
-    """A scratch install root running OLD, with NEW built beside it; when
-    begun_from is given, the window's record of a migration from it to NEW
-    (rendered by the role's template); then the role's plain switch to NEW."""
+def _run(tmp_path: Path, tasks: list) -> subprocess.CompletedProcess:
+    """The tasks against a scratch install root running OLD, with NEW built
+    beside it (the wanted release)."""
     root = tmp_path / "opt"
     for release in (OLD, NEW):
         (root / "releases" / release).mkdir(parents=True)
         (root / "releases" / release / ".complete").touch()
     (root / "current").symlink_to(f"releases/{OLD}")
-    state = [f"link current {OLD}"]
-    tasks = []
-    if begun_from is not None:
-        tasks.append({"name": "the window's record", "ansible.builtin.include_role": {"name": "airflow", "tasks_from": "switch_begun", "rolespec_validate": False},
-                      "vars": {"__airflow_backup_file": "/var/backups/airflow/x.dump",
-                               "_airflow_state": [f"link current {begun_from}"]}})
-    tasks.append({"name": "plain switch", "ansible.builtin.include_role": {"name": "airflow", "tasks_from": "switch", "rolespec_validate": False},
-                  "vars": {"_airflow_state": state}})
     (tmp_path / "hosts.yml").write_text(yaml.safe_dump({"all": {"hosts": {"vm": {
         "ansible_connection": "local", "ansible_python_interpreter": PYTHON}}}}))
     (tmp_path / "play.yml").write_text(yaml.safe_dump([{"name": "Switch", "hosts": "vm", "gather_facts": False, "tasks": tasks}]))
@@ -56,6 +47,26 @@ def _switch(tmp_path: Path, begun_from: str | None) -> subprocess.CompletedProce
                ANSIBLE_ROLES_PATH=str(ROOT / "roles"))
     return subprocess.run([PLAYBOOK, "-i", str(tmp_path / "hosts.yml"), "-e", f"@{tmp_path / 'vars.json'}", str(tmp_path / "play.yml")],
                           capture_output=True, text=True, env=env, timeout=300, check=False)
+
+
+def _begun(running: str, backup: str, state: tuple[str, ...] = ()) -> list[dict]:
+    """The window's record (tasks/switch_begun.yml) with the host running
+    `running`; the backup's name arrives as a fact, as playbooks/release.yml
+    hands it to the hosts."""
+    return [{"name": "the backup", "ansible.builtin.set_fact": {"__airflow_backup_file": backup}},
+            {"name": "the window's record", "ansible.builtin.include_role": {"name": "airflow", "tasks_from": "switch_begun", "rolespec_validate": False},
+             "vars": {"_airflow_state": [f"link current {running}", *state]}}]
+
+
+def _switch(tmp_path: Path, begun_from: str | None) -> subprocess.CompletedProcess:
+    """When begun_from is given, the window's record of a migration from it
+    to NEW; then the role's plain switch to NEW."""
+    tasks = [] if begun_from is None else _begun(begun_from, "/var/backups/airflow/x.dump")
+    # the switch comes in a later run: it has no backup of its own
+    tasks.append({"name": "a later run", "ansible.builtin.set_fact": {"__airflow_backup_file": ""}})
+    tasks.append({"name": "plain switch", "ansible.builtin.include_role": {"name": "airflow", "tasks_from": "switch", "rolespec_validate": False},
+                  "vars": {"_airflow_state": [f"link current {OLD}"]}})
+    return _run(tmp_path, tasks)
 
 
 def test_a_plain_switch_after_a_stopped_migration_keeps_its_backup(tmp_path):
@@ -82,3 +93,14 @@ def test_a_plain_switch_without_a_begun_migration_records_none(tmp_path):
     assert run.returncode == 0, run.stdout + run.stderr
     record = json.loads((tmp_path / "opt" / "switch.json").read_text())
     assert (record["from"], record["to"], record["migrated"]) == (OLD, NEW, False)
+
+
+def test_a_second_attempt_keeps_the_backup_of_the_first(tmp_path):
+    """A run stopped during the migration; the next one takes another backup
+    (of a database that may be half migrated) and enters the window again:
+    its record keeps the first backup, the one make rollback must restore."""
+    run = _run(tmp_path, _begun(OLD, "/var/backups/airflow/first.dump")
+               + _begun(OLD, "/var/backups/airflow/second.dump", ("migration begun",)))
+    assert run.returncode == 0, run.stdout + run.stderr
+    record = json.loads((tmp_path / "opt" / "switch-migrating.json").read_text())
+    assert (record["from"], record["to"], record["migrated"], record["backup"]) == (OLD, NEW, True, "/var/backups/airflow/first.dump")
