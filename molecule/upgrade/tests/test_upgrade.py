@@ -30,6 +30,7 @@ import uuid
 from pathlib import Path
 
 from airflow_testlib import (
+    AIRFLOW_INSTALL_ROOT,
     CFG,
     AirflowAPI,
     HealthProbe,
@@ -268,6 +269,9 @@ def test_upgrade_3_0_2_to_3_3_2(groups, hosts, api_hosts):
         assert switch["migrated"] is True, f"{name}: {switch}"
         assert (switch["from_version"], switch["to_version"]) == (FROM_VERSION, TO_VERSION), f"{name}: {switch}"
         assert isinstance(switch["migration_seconds"], (int, float)), f"{name}: {switch}"
+    # the window's record of the migration went with the switch that took it over
+    for name in groups["airflow"]:
+        assert not hosts[name].file(f"{AIRFLOW_INSTALL_ROOT}/switch-migrating.json").exists, f"{name}: the window's record stayed"
     migration = max(switch["migration_seconds"] for switch in switches.values())
     window = probe.longest_gap_window()
     assert window, f"the API was never away, yet the database was migrated: {probe.summary()}"
