@@ -22,10 +22,23 @@ esac
 host=$("$bin/ansible-inventory" -i "$inventory" --graph "$group" 2>/dev/null |
   sed -n 's/^ *|--\([^@]*\)$/\1/p' | head -1)
 [ -n "$host" ] || { echo "no host in group $group of $inventory" >&2; exit 1; }
-vars=$("$bin/ansible-inventory" -i "$inventory" --host "$host")
-connection=$(echo "$vars" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("ansible_connection", "ssh"))')
-address=$(echo "$vars" | python3 -c 'import json,sys; v=json.load(sys.stdin); print(v.get("ansible_host", sys.argv[1]))' "$host")
-user=$(echo "$vars" | python3 -c 'import json,sys; v=json.load(sys.stdin); print(v.get("ansible_user", ""))')
+# how Ansible reaches the host: connection, address, and for ssh the user,
+# port, key and extra ssh arguments of the inventory (one argument a line)
+mapfile -t reach < <("$bin/ansible-inventory" -i "$inventory" --host "$host" | python3 -c '
+import json, os, shlex, sys
+v, host = json.load(sys.stdin), sys.argv[1]
+print(v.get("ansible_connection", "ssh"))
+print(v.get("ansible_host", host))
+opts = [("-l", v.get("ansible_user")), ("-p", v.get("ansible_port")), ("-i", os.path.expanduser(v.get("ansible_ssh_private_key_file") or ""))]
+for flag, value in opts:
+    if value not in (None, ""):
+        print(flag)
+        print(value)
+for key in ("ansible_ssh_common_args", "ansible_ssh_extra_args"):
+    for arg in shlex.split(str(v.get(key) or "")):
+        print(arg)
+' "$host")
+connection=${reach[0]} address=${reach[1]}
 
 tty=""
 [ -t 0 ] && tty="-t"
@@ -33,5 +46,5 @@ tty=""
 echo "== journal of $unit on $host (Ctrl-C to stop)" >&2
 case "$connection" in
   *docker*) exec docker exec $tty "$address" journalctl -f -n 100 -u "$unit" ;;
-  *) exec ssh $tty ${user:+-l "$user"} "$address" sudo journalctl -f -n 100 -u "$unit" ;;
+  *) exec ssh $tty "${reach[@]:2}" "$address" sudo journalctl -f -n 100 -u "$unit" ;;
 esac
