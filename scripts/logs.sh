@@ -22,23 +22,39 @@ esac
 host=$("$bin/ansible-inventory" -i "$inventory" --graph "$group" 2>/dev/null |
   sed -n 's/^ *|--\([^@]*\)$/\1/p' | head -1)
 [ -n "$host" ] || { echo "no host in group $group of $inventory" >&2; exit 1; }
-# how Ansible reaches the host: connection, address, and for ssh the user,
-# port, key and extra ssh arguments of the inventory (one argument a line)
-mapfile -t reach < <("$bin/ansible-inventory" -i "$inventory" --host "$host" | python3 -c '
+# How Ansible reaches the host, templated by Ansible itself: connection,
+# address, and for ssh the user, port, key and ssh arguments (with the
+# names the ssh connection reads), one argument a line.
+what='[ansible_connection | default("ssh"),
+  ansible_host | default(ansible_ssh_host) | default(inventory_hostname),
+  ansible_user | default(ansible_ssh_user) | default(""),
+  ansible_port | default(ansible_ssh_port) | default(""),
+  ansible_private_key_file | default(ansible_ssh_private_key_file) | default(""),
+  ansible_ssh_common_args | default("") ~ " " ~ ansible_ssh_extra_args | default("")]'
+what=${what//$'\n'/ }
+reach=$("$bin/ansible" -i "$inventory" "$host" -o -m ansible.builtin.debug -a "{\"msg\": \"{{ ${what//\"/\\\"} }}\"}" 2>/dev/null |
+  python3 -c '
 import json, os, shlex, sys
-v, host = json.load(sys.stdin), sys.argv[1]
-print(v.get("ansible_connection", "ssh"))
-print(v.get("ansible_host", host))
-opts = [("-l", v.get("ansible_user")), ("-p", v.get("ansible_port")), ("-i", os.path.expanduser(v.get("ansible_ssh_private_key_file") or ""))]
-for flag, value in opts:
-    if value not in (None, ""):
+out = sys.stdin.read()
+try:
+    conn, addr, user, port, key, args = json.loads(out.split("=> ", 1)[1])["msg"]
+except (IndexError, KeyError, TypeError, ValueError):
+    sys.exit("cannot read how to reach %s from the inventory: %s" % (sys.argv[1], out.strip() or "no answer"))
+print(conn)
+print(addr)
+for flag, value in (("-l", user), ("-p", port), ("-i", os.path.expanduser(str(key)) if key else "")):
+    if str(value):
         print(flag)
         print(value)
-for key in ("ansible_ssh_common_args", "ansible_ssh_extra_args"):
-    for arg in shlex.split(str(v.get(key) or "")):
-        print(arg)
-' "$host")
-connection=${reach[0]} address=${reach[1]}
+for arg in shlex.split(args):
+    print(arg)
+' "$host") || exit 1
+set --
+while IFS= read -r arg; do set -- "$@" "$arg"; done <<EOF
+$reach
+EOF
+connection=$1 address=$2
+shift 2
 
 tty=""
 [ -t 0 ] && tty="-t"
@@ -46,5 +62,5 @@ tty=""
 echo "== journal of $unit on $host (Ctrl-C to stop)" >&2
 case "$connection" in
   *docker*) exec docker exec $tty "$address" journalctl -f -n 100 -u "$unit" ;;
-  *) exec ssh $tty "${reach[@]:2}" "$address" sudo journalctl -f -n 100 -u "$unit" ;;
+  *) exec ssh $tty "$@" "$address" sudo journalctl -f -n 100 -u "$unit" ;;
 esac
