@@ -84,6 +84,10 @@ CASES = {
         {"monitoring_prometheus_retention": "2d1w"},  # units out of order: Prometheus refuses it
         "monitoring_prometheus_retention: must be a Prometheus duration",
     ),
+    "retention past Prometheus's range": (
+        {"monitoring_prometheus_retention": "293y"},  # over 2^63 ns: Prometheus refuses it at its start
+        "monitoring_prometheus_retention: must be a Prometheus duration up to 292 years",
+    ),
     "metrics on an address the host lacks": (
         {"monitoring_node_address": "203.0.113.80"},
         "monitoring_node_address: 203.0.113.80: not an address of this host",
