@@ -1,0 +1,101 @@
+"""What a run does with releases, decided for the whole cluster.
+
+The airflow role's preflight notes on each host its OS release, the release
+it runs and the one it is to run; `_airflow_changing` (vars/main.yml) reads
+them for the play's Airflow hosts, and the `upgrade_plan` entry point
+(playbooks/release.yml's first play) decides from it whether the run
+upgrades, from which release, and which hosts change release. Here that
+entry point runs on four hosts of this machine (connection local: three
+Airflow hosts, one other) with the pinned and the lowest ansible-core; each
+Airflow host writes what it decided to a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+PLAYBOOK = os.environ.get("ANSIBLE_PLAYBOOK", "ansible-playbook")
+PYTHON = str(Path(shutil.which(PLAYBOOK)).parent / "python") if shutil.which(PLAYBOOK) else sys.executable
+OLD, NEW = "3.0.2-py3.11-aaaaaaaaaaaa", "3.3.2-py3.11-bbbbbbbbbbbb"
+OLD13, NEW13 = "3.0.2-py3.13-cccccccccccc", "3.3.2-py3.13-dddddddddddd"
+
+
+def _plan(tmp_path: Path, hosts: dict[str, tuple[str, str, str]]) -> dict[str, dict]:
+    """hosts: Airflow host -> (OS release, running release, wanted release),
+    as preflight notes them; returns each Airflow host's decision."""
+    inventory = {"all": {
+        "vars": {"ansible_connection": "local", "ansible_python_interpreter": PYTHON},
+        "children": {"airflow": {"hosts": dict.fromkeys(hosts, {})}, "postgresql": {"hosts": {"db": {}}}}}}
+    (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
+    noted = {"__airflow_os": "{{ facts[0] }}", "__airflow_running": "{{ facts[1] }}", "__airflow_target": "{{ facts[2] }}"}
+    decided = {"upgrade": "{{ __airflow_upgrade }}", "from": "{{ __airflow_from }}", "migrating": "{{ __airflow_migrating }}",
+               "changing": "{{ 'airflow_release_changing' in group_names }}"}
+    plays = [
+        {"name": "What preflight notes", "hosts": "all", "gather_facts": False, "tasks": [
+            {"name": "note", "ansible.builtin.set_fact": noted, "when": "inventory_hostname in noted_facts",
+             "vars": {"facts": "{{ noted_facts[inventory_hostname] }}"}}]},
+        {"name": "Decide", "hosts": "airflow", "gather_facts": False, "tasks": [
+            {"name": "plan", "ansible.builtin.include_role": {"name": "airflow", "tasks_from": "upgrade_plan", "rolespec_validate": False}},
+            {"name": "write", "ansible.builtin.copy": {"content": json.dumps(decided), "dest": f"{tmp_path}/{{{{ inventory_hostname }}}}.json",
+                                                       "mode": "0644"}}]},
+    ]
+    (tmp_path / "play.yml").write_text(yaml.safe_dump(plays))
+    (tmp_path / "ansible.cfg").write_text("[defaults]\n")
+    (tmp_path / "vars.json").write_text(json.dumps({
+        "noted_facts": {host: list(facts) for host, facts in hosts.items()},
+        "airflow_install_root": str(tmp_path / "opt"), "_airflow_state": [],
+        # no release to ask: its check for pending migrations fails, the safe answer (migrating)
+        "_airflow_release_cli": [str(tmp_path / "no-release" / "airflow")], "_airflow_release_id": "(in a task name)"}))
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_CONFIG=str(tmp_path / "ansible.cfg"),
+               ANSIBLE_ROLES_PATH=str(ROOT / "roles"))
+    run = subprocess.run([PLAYBOOK, "-i", str(tmp_path / "hosts.yml"), "-e", f"@{tmp_path / 'vars.json'}", str(tmp_path / "play.yml")],
+                         capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert run.returncode == 0, run.stdout + run.stderr
+    return {host: json.loads((tmp_path / f"{host}.json").read_text()) for host in hosts}
+
+
+def _as_bool(decision: dict) -> dict:
+    return {key: value if key == "from" else str(value).lower() == "true" for key, value in decision.items()}
+
+
+@pytest.mark.parametrize(("hosts", "expected"), [
+    pytest.param(
+        {"a": ("debian-12-x86_64", OLD, NEW), "b": ("debian-12-x86_64", OLD, NEW), "c": ("debian-13-x86_64", "", NEW13)},
+        {"upgrade": True, "from": OLD, "migrating": True, "changing": ["a", "b", "c"]},
+        id="an upgrade, with a new host's first install"),
+    pytest.param(
+        {"a": ("debian-12-x86_64", OLD, NEW), "b": ("debian-12-x86_64", OLD, NEW), "c": ("debian-13-x86_64", OLD13, NEW13)},
+        {"upgrade": True, "from": OLD, "migrating": True, "changing": ["a", "b", "c"]},
+        id="an upgrade of a cluster of two Debian releases"),
+    pytest.param(
+        {"a": ("debian-12-x86_64", NEW, NEW), "b": ("debian-12-x86_64", NEW, NEW), "c": ("debian-12-x86_64", NEW, NEW)},
+        {"upgrade": False, "from": "", "migrating": False, "changing": []},
+        id="nothing to change"),
+    pytest.param(
+        {"a": ("debian-12-x86_64", "", NEW), "b": ("debian-12-x86_64", "", NEW), "c": ("debian-13-x86_64", "", NEW13)},
+        {"upgrade": False, "from": "", "migrating": False, "changing": ["a", "b", "c"]},
+        id="a first install"),
+    pytest.param(
+        {"a": ("debian-12-x86_64", NEW, NEW), "b": ("debian-12-x86_64", NEW, NEW), "c": ("debian-12-x86_64", "", NEW)},
+        {"upgrade": False, "from": "", "migrating": False, "changing": ["c"]},
+        id="a host added to a running cluster"),
+    pytest.param(
+        {"a": ("debian-12-x86_64", NEW, NEW), "b": ("debian-12-x86_64", OLD, NEW), "c": ("debian-12-x86_64", NEW, NEW)},
+        {"upgrade": True, "from": OLD, "migrating": True, "changing": ["b"]},
+        id="a switch that stopped half way"),
+])
+def test_the_cluster_decides_one_release_change(tmp_path, hosts, expected):
+    decisions = {host: _as_bool(decision) for host, decision in _plan(tmp_path, hosts).items()}
+    for host, decision in decisions.items():
+        assert {key: decision[key] for key in ("upgrade", "from", "migrating")} == \
+            {key: expected[key] for key in ("upgrade", "from", "migrating")}, host
+    assert [host for host, decision in decisions.items() if decision["changing"]] == expected["changing"]
