@@ -7,7 +7,8 @@ set -euo pipefail
 inventory="${1:?usage: $0 INVENTORY COMPONENT}"
 component="${2:?usage: $0 INVENTORY COMPONENT}"
 component="${component//_/-}"
-bin="$(cd "$(dirname "$0")/.." && pwd)/.venv/bin"
+here="$(cd "$(dirname "$0")" && pwd)"
+bin="$here/../.venv/bin"
 # the host's variables include the vault's: the inventory's password file
 # unless one is given (as make deploy uses it)
 if [ -z "${ANSIBLE_VAULT_PASSWORD_FILE:-}" ] && [ -f "$inventory/.vault_pass" ]; then
@@ -22,22 +23,15 @@ esac
 host=$("$bin/ansible-inventory" -i "$inventory" --graph "$group" 2>/dev/null |
   sed -n 's/^ *|--\([^@]*\)$/\1/p' | head -1)
 [ -n "$host" ] || { echo "no host in group $group of $inventory" >&2; exit 1; }
-# How Ansible reaches the host, templated by Ansible itself: connection,
-# address, and for ssh the user, port, key and ssh arguments (with the
-# names the ssh connection reads), one argument a line.
-what='[ansible_connection | default("ssh"),
-  ansible_host | default(ansible_ssh_host) | default(inventory_hostname),
-  ansible_user | default(ansible_ssh_user) | default(""),
-  ansible_port | default(ansible_ssh_port) | default(""),
-  ansible_private_key_file | default(ansible_ssh_private_key_file) | default(""),
-  ansible_ssh_common_args | default("") ~ " " ~ ansible_ssh_extra_args | default("")]'
-what=${what//$'\n'/ }
-reach=$("$bin/ansible" -i "$inventory" "$host" -o -m ansible.builtin.debug -a "{\"msg\": \"{{ ${what//\"/\\\"} }}\"}" 2>/dev/null |
+# How Ansible reaches the host (scripts/logs-reach.j2), one argument a line.
+reach=$(ANSIBLE_LOAD_CALLBACK_PLUGINS=0 ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 "$bin/ansible" -i "$inventory" "$host" -o \
+  -m ansible.builtin.debug -a "msg={{ lookup('ansible.builtin.template', '$here/logs-reach.j2') }}" 2>/dev/null |
   python3 -c '
 import json, os, shlex, sys
 out = sys.stdin.read()
 try:
-    conn, addr, user, port, key, args = json.loads(out.split("=> ", 1)[1])["msg"]
+    msg = json.JSONDecoder().raw_decode(out.split("=> ", 1)[1])[0]["msg"]
+    conn, addr, user, port, key, args = json.loads(msg) if isinstance(msg, str) else msg
 except (IndexError, KeyError, TypeError, ValueError):
     sys.exit("cannot read how to reach %s from the inventory: %s" % (sys.argv[1], out.strip() or "no answer"))
 print(conn)
