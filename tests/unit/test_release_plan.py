@@ -29,9 +29,10 @@ OLD, NEW = "3.0.2-py3.11-aaaaaaaaaaaa", "3.3.2-py3.11-bbbbbbbbbbbb"
 OLD13, NEW13 = "3.0.2-py3.13-cccccccccccc", "3.3.2-py3.13-dddddddddddd"
 
 
-def _plan(tmp_path: Path, hosts: dict[str, tuple[str, str, str]]) -> dict[str, dict]:
+def _plan(tmp_path: Path, hosts: dict[str, tuple[str, str, str]], pending: bool = True) -> dict[str, dict]:
     """hosts: Airflow host -> (OS release, running release, wanted release),
-    as preflight notes them; returns each Airflow host's decision."""
+    as preflight notes them; pending: whether the new release's check finds
+    migrations to apply. Returns each Airflow host's decision."""
     inventory = {"all": {
         "vars": {"ansible_connection": "local", "ansible_python_interpreter": PYTHON},
         "children": {"airflow": {"hosts": dict.fromkeys(hosts, {})}, "postgresql": {"hosts": {"db": {}}}}}}
@@ -43,18 +44,20 @@ def _plan(tmp_path: Path, hosts: dict[str, tuple[str, str, str]]) -> dict[str, d
         {"name": "What preflight notes", "hosts": "all", "gather_facts": False, "tasks": [
             {"name": "note", "ansible.builtin.set_fact": noted, "when": "inventory_hostname in noted_facts",
              "vars": {"facts": "{{ noted_facts[inventory_hostname] }}"}}]},
-        {"name": "Decide", "hosts": "airflow", "gather_facts": False, "tasks": [
-            {"name": "plan", "ansible.builtin.include_role": {"name": "airflow", "tasks_from": "upgrade_plan", "rolespec_validate": False}},
+        # on every host, as preflight's play (the other host has no facts: _airflow_changing reads Airflow hosts only)
+        {"name": "Decide", "hosts": "all", "gather_facts": False, "tasks": [
+            {"name": "plan", "ansible.builtin.include_role": {"name": "airflow", "tasks_from": "upgrade_plan", "rolespec_validate": False},
+             "when": "'airflow' in group_names"},
             {"name": "write", "ansible.builtin.copy": {"content": json.dumps(decided), "dest": f"{tmp_path}/{{{{ inventory_hostname }}}}.json",
-                                                       "mode": "0644"}}]},
+                                                       "mode": "0644"}, "when": "'airflow' in group_names"}]},
     ]
     (tmp_path / "play.yml").write_text(yaml.safe_dump(plays))
     (tmp_path / "ansible.cfg").write_text("[defaults]\n")
     (tmp_path / "vars.json").write_text(json.dumps({
         "noted_facts": {host: list(facts) for host, facts in hosts.items()},
         "airflow_install_root": str(tmp_path / "opt"), "_airflow_state": [],
-        # no release to ask: its check for pending migrations fails, the safe answer (migrating)
-        "_airflow_release_cli": [str(tmp_path / "no-release" / "airflow")], "_airflow_release_id": "(in a task name)"}))
+        # the new release's `airflow db check-migrations`: fails (pending, or no answer: the safe side) or passes
+        "_airflow_release_cli": ["/bin/false" if pending else "/bin/true"], "_airflow_release_id": "(in a task name)"}))
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_CONFIG=str(tmp_path / "ansible.cfg"),
                ANSIBLE_ROLES_PATH=str(ROOT / "roles"))
     run = subprocess.run([PLAYBOOK, "-i", str(tmp_path / "hosts.yml"), "-e", f"@{tmp_path / 'vars.json'}", str(tmp_path / "play.yml")],
@@ -99,3 +102,11 @@ def test_the_cluster_decides_one_release_change(tmp_path, hosts, expected):
         assert {key: decision[key] for key in ("upgrade", "from", "migrating")} == \
             {key: expected[key] for key in ("upgrade", "from", "migrating")}, host
     assert [host for host, decision in decisions.items() if decision["changing"]] == expected["changing"]
+
+
+def test_a_release_without_pending_migrations_switches_without_a_window(tmp_path):
+    """A patch release (or another lock): the check of the new release finds
+    no migration, so the switch is a rolling restart, not the window."""
+    hosts = {"a": ("debian-12-x86_64", OLD, NEW), "b": ("debian-12-x86_64", OLD, NEW), "c": ("debian-13-x86_64", OLD13, NEW13)}
+    decisions = {host: _as_bool(decision) for host, decision in _plan(tmp_path, hosts, pending=False).items()}
+    assert decisions == dict.fromkeys(hosts, {"upgrade": True, "from": OLD, "migrating": False, "changing": True})
