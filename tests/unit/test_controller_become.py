@@ -16,17 +16,14 @@ run proves it too.)
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import yaml
 
+from playrun import PYTHON, run_play
+
 ROOT = Path(__file__).resolve().parents[2]
-PLAYBOOK = os.environ.get("ANSIBLE_PLAYBOOK", "ansible-playbook")
-PYTHON = str(Path(shutil.which(PLAYBOOK)).parent / "python") if shutil.which(PLAYBOOK) else sys.executable
 CONTROLLER = {"localhost", "127.0.0.1"}
 TRAP = "/controller-tasks-must-not-become"
 
@@ -34,11 +31,10 @@ TRAP = "/controller-tasks-must-not-become"
 def test_only_the_variable_keeps_the_controller_from_becoming(tmp_path):
     # production's `all: vars: ansible_become: true`, with a become that cannot
     # succeed (to another user, so Ansible does not skip it as a no-op)
-    (tmp_path / "hosts.yml").write_text(yaml.safe_dump({"all": {
+    run = run_play(tmp_path, {"all": {
         "vars": {"ansible_become": True, "ansible_become_user": "nobody", "ansible_become_exe": TRAP,
                  "ansible_python_interpreter": PYTHON},
-        "hosts": {"vm": {"ansible_connection": "local", "ansible_become": False}}}}))
-    (tmp_path / "play.yml").write_text(yaml.safe_dump([
+        "hosts": {"vm": {"ansible_connection": "local", "ansible_become": False}}}}, [
         {"name": "Delegated", "hosts": "vm", "gather_facts": False, "tasks": [
             {"name": "keyword", "ansible.builtin.command": "true", "delegate_to": "localhost", "become": False,
              "ignore_errors": True, "register": "keyword"},
@@ -48,11 +44,7 @@ def test_only_the_variable_keeps_the_controller_from_becoming(tmp_path):
         ]},
         {"name": "On localhost", "hosts": "localhost", "gather_facts": False, "vars": {"ansible_become": False},
          "tasks": [{"name": "play variable", "ansible.builtin.command": "true"}]},
-    ]))
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_CONFIG=str(tmp_path / "ansible.cfg"))
-    (tmp_path / "ansible.cfg").write_text("[defaults]\n")
-    run = subprocess.run([PLAYBOOK, "-i", str(tmp_path / "hosts.yml"), str(tmp_path / "play.yml")],
-                         capture_output=True, text=True, env=env, timeout=300, check=False)
+    ])
     assert run.returncode == 0, run.stdout + run.stderr
     assert "vm                         : ok=3    changed=1" in run.stdout, run.stdout
     assert "localhost                  : ok=1    changed=1" in run.stdout, run.stdout

@@ -19,30 +19,21 @@ import hashlib
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-PLAYBOOK = os.environ.get("ANSIBLE_PLAYBOOK", "ansible-playbook")
-PYTHON = str(Path(shutil.which(PLAYBOOK)).parent / "python") if shutil.which(PLAYBOOK) else sys.executable
+from playrun import PYTHON, ROOT, run_play
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("su"), reason="becomes with su as root")
 
 
 def _run(tmp_path: Path, tasks: list) -> subprocess.CompletedProcess:
-    (tmp_path / "hosts.yml").write_text(yaml.safe_dump({"all": {"hosts": {"vm": {
+    return run_play(tmp_path, {"all": {"hosts": {"vm": {
         "ansible_connection": "local", "ansible_become": True, "ansible_become_method": "su",
-        "ansible_python_interpreter": PYTHON}}}}))
-    (tmp_path / "play.yml").write_text(yaml.safe_dump([
-        {"name": "Fetch", "hosts": "vm", "gather_facts": False, "tasks": tasks}]))
-    (tmp_path / "ansible.cfg").write_text("[defaults]\n")
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_CONFIG=str(tmp_path / "ansible.cfg"),
-               ANSIBLE_ROLES_PATH=str(ROOT / "roles"), ANSIBLE_LIBRARY=str(ROOT / "molecule/shared/library"))
-    return subprocess.run([PLAYBOOK, "-i", str(tmp_path / "hosts.yml"), str(tmp_path / "play.yml")],
-                          capture_output=True, text=True, env=env, timeout=300, check=False)
+        "ansible_python_interpreter": PYTHON}}}},
+        [{"name": "Fetch", "hosts": "vm", "gather_facts": False, "tasks": tasks}],
+        env={"ANSIBLE_LIBRARY": str(ROOT / "molecule/shared/library")})
 
 
 @pytest.fixture

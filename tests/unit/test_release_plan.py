@@ -13,18 +13,11 @@ Airflow host writes what it decided to a file.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-PLAYBOOK = os.environ.get("ANSIBLE_PLAYBOOK", "ansible-playbook")
-PYTHON = str(Path(shutil.which(PLAYBOOK)).parent / "python") if shutil.which(PLAYBOOK) else sys.executable
+from playrun import PYTHON, run_play
 OLD, NEW = "3.0.2-py3.11-aaaaaaaaaaaa", "3.3.2-py3.11-bbbbbbbbbbbb"
 OLD13, NEW13 = "3.0.2-py3.13-cccccccccccc", "3.3.2-py3.13-dddddddddddd"
 
@@ -36,7 +29,6 @@ def _plan(tmp_path: Path, hosts: dict[str, tuple[str, str, str]], pending: bool 
     inventory = {"all": {
         "vars": {"ansible_connection": "local", "ansible_python_interpreter": PYTHON},
         "children": {"airflow": {"hosts": dict.fromkeys(hosts, {})}, "postgresql": {"hosts": {"db": {}}}}}}
-    (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
     noted = {"__airflow_os": "{{ facts[0] }}", "__airflow_running": "{{ facts[1] }}", "__airflow_target": "{{ facts[2] }}"}
     decided = {"upgrade": "{{ __airflow_upgrade }}", "from": "{{ __airflow_from }}", "migrating": "{{ __airflow_migrating }}",
                "changing": "{{ 'airflow_release_changing' in group_names }}"}
@@ -51,17 +43,11 @@ def _plan(tmp_path: Path, hosts: dict[str, tuple[str, str, str]], pending: bool 
             {"name": "write", "ansible.builtin.copy": {"content": json.dumps(decided), "dest": f"{tmp_path}/{{{{ inventory_hostname }}}}.json",
                                                        "mode": "0644"}, "when": "'airflow' in group_names"}]},
     ]
-    (tmp_path / "play.yml").write_text(yaml.safe_dump(plays))
-    (tmp_path / "ansible.cfg").write_text("[defaults]\n")
-    (tmp_path / "vars.json").write_text(json.dumps({
+    run = run_play(tmp_path, inventory, plays, {
         "noted_facts": {host: list(facts) for host, facts in hosts.items()},
         "airflow_install_root": str(tmp_path / "opt"), "_airflow_state": [],
         # the new release's `airflow db check-migrations`: fails (pending, or no answer: the safe side) or passes
-        "_airflow_release_cli": ["/bin/false" if pending else "/bin/true"], "_airflow_release_id": "(in a task name)"}))
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_CONFIG=str(tmp_path / "ansible.cfg"),
-               ANSIBLE_ROLES_PATH=str(ROOT / "roles"))
-    run = subprocess.run([PLAYBOOK, "-i", str(tmp_path / "hosts.yml"), "-e", f"@{tmp_path / 'vars.json'}", str(tmp_path / "play.yml")],
-                         capture_output=True, text=True, env=env, timeout=300, check=False)
+        "_airflow_release_cli": ["/bin/false" if pending else "/bin/true"], "_airflow_release_id": "(in a task name)"})
     assert run.returncode == 0, run.stdout + run.stderr
     return {host: json.loads((tmp_path / f"{host}.json").read_text()) for host in hosts}
 

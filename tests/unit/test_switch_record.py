@@ -15,16 +15,10 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
-import yaml
-
-ROOT = Path(__file__).resolve().parents[2]
-PLAYBOOK = os.environ.get("ANSIBLE_PLAYBOOK", "ansible-playbook")
-PYTHON = str(Path(shutil.which(PLAYBOOK)).parent / "python") if shutil.which(PLAYBOOK) else sys.executable
+from playrun import PYTHON, run_play
 OLD, NEW = "3.0.2-py3.11-aaaaaaaaaaaa", "3.3.2-py3.11-bbbbbbbbbbbb"
 
 
@@ -36,17 +30,10 @@ def _run(tmp_path: Path, tasks: list) -> subprocess.CompletedProcess:
         (root / "releases" / release).mkdir(parents=True)
         (root / "releases" / release / ".complete").touch()
     (root / "current").symlink_to(f"releases/{OLD}")
-    (tmp_path / "hosts.yml").write_text(yaml.safe_dump({"all": {"hosts": {"vm": {
-        "ansible_connection": "local", "ansible_python_interpreter": PYTHON}}}}))
-    (tmp_path / "play.yml").write_text(yaml.safe_dump([{"name": "Switch", "hosts": "vm", "gather_facts": False, "tasks": tasks}]))
-    (tmp_path / "ansible.cfg").write_text("[defaults]\n")
-    (tmp_path / "vars.json").write_text(json.dumps({
-        "airflow_install_root": str(root), "_airflow_release_id": NEW,
-        "_airflow_host_components": [], "airflow_releases_keep": 2}))
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_CONFIG=str(tmp_path / "ansible.cfg"),
-               ANSIBLE_ROLES_PATH=str(ROOT / "roles"))
-    return subprocess.run([PLAYBOOK, "-i", str(tmp_path / "hosts.yml"), "-e", f"@{tmp_path / 'vars.json'}", str(tmp_path / "play.yml")],
-                          capture_output=True, text=True, env=env, timeout=300, check=False)
+    return run_play(tmp_path, {"all": {"hosts": {"vm": {"ansible_connection": "local", "ansible_python_interpreter": PYTHON}}}},
+                    [{"name": "Switch", "hosts": "vm", "gather_facts": False, "tasks": tasks}],
+                    {"airflow_install_root": str(root), "_airflow_release_id": NEW, "_airflow_host_components": [],
+                     "airflow_releases_keep": 2})
 
 
 def _begun(running: str, backup: str, state: tuple[str, ...] = ()) -> list[dict]:
