@@ -54,11 +54,16 @@ def test_a_fetch_that_becomes_reads_through_slurp_and_the_trap_fails_it(tmp_path
 
 
 def test_the_fetch_entry_point_streams_the_file_whole_and_leaves_no_copy(tmp_path, root_only):
-    before = set(Path("/var/tmp").glob("airflow-fetch.*"))
     dest = tmp_path / "controller" / "dump.bin"
     dest.parent.mkdir()
+    scratch = tmp_path / "scratch"
     run = _run(tmp_path, [{"name": "entry point", "ansible.builtin.include_role": {"name": "airflow", "tasks_from": "fetch"},
-                           "vars": {"airflow_fetch_src": str(root_only), "airflow_fetch_dest": str(dest)}}])
+                           "vars": {"airflow_fetch_src": str(root_only), "airflow_fetch_dest": str(dest)}},
+                          # the folder this run made (not a glob of /var/tmp: another run may be fetching meanwhile)
+                          {"name": "note the scratch folder", "ansible.builtin.copy": {
+                              "content": "{{ __airflow_fetch_dir.path }}", "dest": str(scratch), "mode": "0600"}}])
     assert run.returncode == 0, run.stdout + run.stderr
     assert hashlib.sha256(dest.read_bytes()).digest() == hashlib.sha256(root_only.read_bytes()).digest()
-    assert set(Path("/var/tmp").glob("airflow-fetch.*")) == before, "the scratch folder was left behind"
+    folder = Path(scratch.read_text())
+    assert folder.parent == Path("/var/tmp") and folder.name.startswith("airflow-fetch."), folder
+    assert not folder.exists(), "the scratch folder was left behind"
