@@ -15,10 +15,15 @@ value written into a line of a file (airflow.cfg, a unit, a server's config)
 that holds a line break splits that line, and a vault value made with
 `echo ... | ansible-vault encrypt_string` ends in one. One rule here, so no
 check has to repeat it (nor can forget it).
+
+And every variable named with the calling role's prefix (airflow_ for the
+airflow role) must be an option of one of its entry points: a misspelt
+name (airflow_worker_concurency) would otherwise change nothing, silently.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 
@@ -69,6 +74,21 @@ def line_break_at(value, path: str) -> str | None:
     return next(filter(None, (line_break_at(item, at) for at, item in parts)), None)
 
 
+def unknown_names(names, role: str, options) -> list:
+    """One problem per name in `names` with the prefix of `role` that is not
+    in `options` (every option of the role's entry points), with the closest
+    option when one is near."""
+    problems = []
+    for name in sorted(name for name in names if name.startswith(f"{role}_") and name not in options):
+        near = difflib.get_close_matches(name, sorted(options), n=1, cutoff=0.8)
+        hint = f" (did you mean {near[0]}?)" if near else ""
+        problems.append(
+            f"{name}: the {role} role has no such variable, so it would change nothing{hint}: correct the name,"
+            f" or give a variable of your own a prefix other than {role}_."
+        )
+    return problems
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _VALID_ARGS = frozenset(("checks", "platforms"))
@@ -100,7 +120,12 @@ class ActionModule(ActionBase):
             read.append(check | flags)
             if not flags["ok"]:
                 problems.append(f"{check['var']}: {check['msg']}")
-        problems.extend(self._line_breaks(read, task_vars))
+        spec = self._role_spec()
+        problems.extend(self._line_breaks(read, task_vars, spec.get("main", {}).get("options") or {}))
+        if spec:
+            # the facts a role's preflight sets with its prefix (<role>_listens) come after this, its one call
+            role = os.path.basename(self._task._role._role_path)
+            problems.extend(unknown_names(task_vars, role, {name for entry in spec.values() for name in entry.get("options") or {}}))
         result.update(changed=False, problems=problems)
         if problems:
             result.update(failed=True, msg="\n".join(problems))
@@ -108,10 +133,12 @@ class ActionModule(ActionBase):
             result["msg"] = f"{len(checks) + (platforms is not None)} checks passed"
         return result
 
-    def _line_breaks(self, checks: list, task_vars: dict) -> list:
-        """One problem per variable the checks name that holds a line break,
-        unless a check marks it multiline."""
-        multiline, names = set(), [name for name in self._role_options() if name in task_vars]
+    def _line_breaks(self, checks: list, task_vars: dict, options: dict) -> list:
+        """One problem per variable the checks name, or text option of the
+        role's main entry point (str, path, raw, list, dict) that holds a
+        line break, unless a check marks it multiline."""
+        texts = [name for name, option in options.items() if option.get("type", "str") in TEXT_TYPES]
+        multiline, names = set(), [name for name in texts if name in task_vars]
         for check in checks:
             found = [name for name in VARIABLE_NAME.findall(check["var"]) if name in task_vars]
             if check["multiline"]:
@@ -141,15 +168,14 @@ class ActionModule(ActionBase):
         with open(path, encoding="utf-8") as handle:
             return yaml.safe_load(handle)["galaxy_info"]["platforms"]
 
-    def _role_options(self) -> list:
-        """The options of the calling role's main entry point that may hold
-        text (str, path, raw, list, dict): none outside a role or without a spec."""
+    def _role_spec(self) -> dict:
+        """The entry points of the calling role's meta/argument_specs.yml: none
+        outside a role or without a spec."""
         path = self._role_meta("argument_specs.yml")
         if path is None or not os.path.exists(path):
-            return []
+            return {}
         with open(path, encoding="utf-8") as handle:
-            options = yaml.safe_load(handle)["argument_specs"].get("main", {}).get("options", {})
-        return [name for name, option in options.items() if option.get("type", "str") in TEXT_TYPES]
+            return yaml.safe_load(handle)["argument_specs"]
 
     def _role_meta(self, name: str) -> str | None:
         """The path of meta/<name> in the role this task belongs to (None outside a role)."""

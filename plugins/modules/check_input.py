@@ -19,6 +19,11 @@ description:
     sets O(checks[].multiline). A value with one fails as C(WHERE: must be on one line ...), WHERE the variable, key or
     index; the value itself is never shown. Such a value would split the line of the file it is written into, and a
     vault value made with C(echo ... | ansible-vault encrypt_string) ends in one.
+  - >-
+    Then the names. Each variable whose name starts with the calling role's name and an underscore (C(airflow_) for
+    the C(airflow) role) must be an option of an entry point of the role's C(meta/argument_specs.yml); any other fails
+    as C(NAME: the ROLE role has no such variable ...), with the nearest option's name when one is close. A misspelt
+    variable would otherwise change nothing, silently. No check of names for a role without C(meta/argument_specs.yml).
   - Runs on the controller; changes nothing.
 version_added: 0.1.0
 author: the airflow_ops.airflow_vm authors

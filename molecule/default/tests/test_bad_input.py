@@ -148,6 +148,17 @@ CASES = {
         "tcp/9100 is taken by airflow_api_port and monitoring_node_exporter_port: give each service of a host its own port",
     ),
     "flower password with a comma": ({"airflow_flower_basic_auth": "ops:pass,word"}, "airflow_flower_basic_auth: must be user:password"),
+    # a typo would otherwise deploy and change nothing
+    "misspelt variable": (
+        {"airflow_worker_concurency": 8},
+        "airflow_worker_concurency: the airflow role has no such variable, so it would change nothing"
+        " (did you mean airflow_worker_concurrency?)",
+    ),
+    "misspelt database variable": (
+        {"postgresql_backup_kep": 3},
+        "postgresql_backup_kep: the postgresql role has no such variable, so it would change nothing"
+        " (did you mean postgresql_backup_keep?)",
+    ),
 }
 
 # Cases that one run takes together: each group is caught by one check (a
@@ -163,7 +174,7 @@ GROUPS = [
         "dags folder missing on the controller", "flower on the network without a login",
         "release builder not an airflow host", "no release kept", "negative installer cache cap",
         "empty admin username", "upkeep schedule systemd cannot read", "plain-text secret in airflow_config",
-        "index URL that is no URL", "api-server bound to an address the host lacks",
+        "index URL that is no URL", "api-server bound to an address the host lacks", "misspelt variable",
     ],
     [
         "unknown executor", "version without a lock", "queue name with a comma", "TLS certificate that is not PEM",
@@ -178,7 +189,7 @@ GROUPS = [
     ],
     [
         "short postgres password", "backup schedule systemd cannot read", "no dump kept",
-        "postgresql listening on an address the host lacks", "server setting PostgreSQL refuses",
+        "postgresql listening on an address the host lacks", "server setting PostgreSQL refuses", "misspelt database variable",
     ],
     [
         "two monitoring services on one port", "alert rule name with a space", "metrics on an address the host lacks",

@@ -101,7 +101,8 @@ def test_refuses_line_breaks_without_printing_them(tmp_path, release):
         "probe_count: 3\n"
     )
     options = {name: {"type": kind} for name, kind in
-               [("probe_name", "str"), ("probe_unchecked", "str"), ("probe_pem", "str"), ("probe_count", "int")]}
+               [("probe_name", "str"), ("probe_unchecked", "str"), ("probe_pem", "str"), ("probe_count", "int"),
+                ("probe_via", "str"), ("probe_config", "dict"), ("probe_port", "int")]}
     (role / "meta/argument_specs.yml").write_text(yaml.safe_dump({"argument_specs": {"main": {"options": options}}}))
     (role / "tasks/main.yml").write_text(CHECKS + textwrap.indent(textwrap.dedent(
         """\
@@ -116,3 +117,26 @@ def test_refuses_line_breaks_without_printing_them(tmp_path, release):
     assert sorted(problems) == ["probe_config.core.executor", "probe_name", "probe_unchecked", "probe_via"], result.stdout[-3000:]
     assert "s3cret" not in result.stdout + result.stderr and "second" not in result.stdout
     assert "must be on one line" in result.stdout
+
+
+def test_refuses_a_name_with_the_roles_prefix_that_is_no_option(tmp_path, release):
+    """probe_prot (a typo of probe_port) and probe_colour (no option near)
+    are refused, the first with the option it is near; an option of another
+    entry point and a name of another prefix pass. Without argument_specs
+    (the tests above) there is no check of names."""
+    playbook = role_bed(tmp_path, [release])
+    options = {"probe_port": {"type": "int"}, "probe_name": {"type": "str"}}
+    spec = {"main": {"options": options}, "other": {"options": {"probe_other": {"type": "str"}}}}
+    (tmp_path / "roles/probe/meta/argument_specs.yml").write_text(yaml.safe_dump({"argument_specs": spec}))
+    names = {"probe_port": 8080, "probe_name": "x", "probe_other": "y", "prober_mine": 1}
+    passed = ansible_playbook(tmp_path, playbook, names)
+    assert passed.returncode == 0, passed.stdout[-3000:]
+    result = ansible_playbook(tmp_path, playbook, names | {"probe_prot": 8081, "probe_colour": "blue"})
+    assert result.returncode != 0, result.stdout[-3000:]
+    problems = json.loads(result.stdout.split("FAILED! => ", 1)[1].splitlines()[0])["problems"]
+    assert problems == [
+        "probe_colour: the probe role has no such variable, so it would change nothing: correct the name,"
+        " or give a variable of your own a prefix other than probe_.",
+        "probe_prot: the probe role has no such variable, so it would change nothing (did you mean probe_port?):"
+        " correct the name, or give a variable of your own a prefix other than probe_.",
+    ], result.stdout[-3000:]
