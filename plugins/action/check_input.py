@@ -123,7 +123,7 @@ class ActionModule(ActionBase):
         spec = self._role_spec()
         problems.extend(self._line_breaks(read, task_vars, spec.get("main", {}).get("options") or {}))
         if spec:
-            # the facts a role's preflight sets with its prefix (<role>_listens) come after this, its one call
+            # (the facts the roles set for themselves begin with __: __redis_listens)
             role = os.path.basename(self._task._role._role_path)
             problems.extend(unknown_names(task_vars, role, {name for entry in spec.values() for name in entry.get("options") or {}}))
         result.update(changed=False, problems=problems)
