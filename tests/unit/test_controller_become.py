@@ -17,13 +17,11 @@ run proves it too.)
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import yaml
 
-from playrun import PYTHON, run_play
+from playrun import PYTHON, ROOT, run_play
 
-ROOT = Path(__file__).resolve().parents[2]
 CONTROLLER = {"localhost", "127.0.0.1"}
 TRAP = "/controller-tasks-must-not-become"
 
