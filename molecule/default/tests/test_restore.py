@@ -1,7 +1,8 @@
 """Backup, the disaster (`make reset`), restore: on the running host.
 
-`make backup FETCH=yes` and the timer's dump; `make restore` refused with a
-dump that is not there and without CONFIRM=yes (nothing stops), and failed
+`make backup FETCH=yes` and the timer's dump; a dump refused on a full disk;
+`make restore` refused with a dump that is not there, without room to load
+it and without CONFIRM=yes (nothing stops), and failed
 by a dump that does not load (the database stays as it was); then
 `make reset CONFIRM=yes` wipes the database, the broker and the logs, the
 dumps on the host go too (as on a new database host), and `make restore`
@@ -66,7 +67,29 @@ def test_backup_then_reset_then_restore(host, api, tmp_path):
     made = set(host.check_output(f"ls {BACKUP_DIR}").split()) - set(before)
     assert len(made) == 1 and re.fullmatch(r"airflow-\d{8}T\d{6}Z\.dump", made.pop()), f"the timer's service made {made}"
 
+    # a dump the backup folder has no room for is refused before it writes
+    # (here a 64 MiB filesystem over the folder, less than
+    # postgresql_backup_min_free_mb must leave free)
+    host.run_test(f"mount -t tmpfs -o size=64m tmpfs {BACKUP_DIR}")
+    try:
+        full = run_playbook("playbooks/backup.yml", {})
+        listed = host.check_output(f"ls -A {BACKUP_DIR}")
+    finally:
+        host.run_test(f"umount {BACKUP_DIR}")
+    out = full.stdout + full.stderr
+    assert full.returncode != 0 and re.search(r"No\s+dump\s+was\s+taken", out), playbook_tail(full)
+    assert "postgresql_backup_min_free_mb" in out and re.search(r"\d+ MiB free", out), playbook_tail(full)
+    assert not listed, f"the refused dump left {listed}"
+
     api_since = unit_active_since(host, "airflow-api-server")
+    # a restore the data directory has no room for is refused before
+    # anything stops (the database as it was)
+    roomless = run_playbook(
+        "playbooks/restore.yml", {"restore_backup": name, "restore_confirm": "yes", "postgresql_backup_min_free_mb": 10**9}
+    )
+    out = roomless.stdout + roomless.stderr
+    assert roomless.returncode != 0 and re.search(r"MiB\s+free;\s+restoring", out), playbook_tail(roomless)
+    assert "postgresql_backup_min_free_mb (1000000000 MiB)" in out and "is unchanged" in out, playbook_tail(roomless)
     missing = run_playbook("playbooks/restore.yml", {"restore_backup": "airflow-nope.dump", "restore_confirm": "yes"})
     out = missing.stdout + missing.stderr
     assert missing.returncode != 0 and "airflow-nope.dump is not a dump" in out and name in out, playbook_tail(missing)
@@ -97,6 +120,12 @@ def test_backup_then_reset_then_restore(host, api, tmp_path):
     restored = run_playbook("playbooks/restore.yml", {"restore_backup": str(fetched), "restore_confirm": "yes"})
     print(f"make restore BACKUP=<the controller's dump> after make reset: {time.monotonic() - start:.0f} s")
     assert_ok(restored)
+    # the room it asked for (printed before anything stopped) held the
+    # restored database
+    estimate = int(re.search(r"the restore needs about\s+\d+\s+MiB\s+\((\d+)\s+bytes\)", restored.stdout).group(1))
+    size = int(host.check_output("runuser -u postgres -- psql -tA -c \"SELECT pg_database_size('airflow')\""))
+    print(f"restore room estimate {estimate >> 20} MiB, restored database {size >> 20} MiB")
+    assert size <= estimate, f"the restored database takes {size} bytes, the restore asked for room for {estimate}"
     copied = host.file(dump)
     assert (copied.user, copied.mode) == ("postgres", 0o600), "the copied dump is readable by others"
     assert copied.sha256sum == hashlib.sha256(fetched.read_bytes()).hexdigest(), "not the controller's dump"
