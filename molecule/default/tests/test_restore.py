@@ -1,6 +1,7 @@
 """Backup, the disaster (`make reset`), restore: on the running host.
 
-`make backup FETCH=yes` and the timer's dump; a dump refused on a full disk;
+`make backup FETCH=yes` and the timer's dump; a dump refused on a full disk
+(the timer's failure shown by `make status`);
 `make restore` refused with a dump that is not there, without room to load
 it and without CONFIRM=yes (nothing stops), and failed
 by a dump that does not load (the database stays as it was); then
@@ -69,17 +70,25 @@ def test_backup_then_reset_then_restore(host, api, tmp_path):
 
     # a dump the backup folder has no room for is refused before it writes
     # (here a 64 MiB filesystem over the folder, less than
-    # postgresql_backup_min_free_mb must leave free)
+    # postgresql_backup_min_free_mb must leave free); the timer's run fails
+    # too, which `make status` reports until a run succeeds
     host.run_test(f"mount -t tmpfs -o size=64m tmpfs {BACKUP_DIR}")
     try:
         full = run_playbook("playbooks/backup.yml", {})
+        timer_full = host.run("systemctl start postgresql-backup.service")
         listed = host.check_output(f"ls -A {BACKUP_DIR}")
     finally:
         host.run_test(f"umount {BACKUP_DIR}")
     out = full.stdout + full.stderr
     assert full.returncode != 0 and re.search(r"No\s+dump\s+was\s+taken", out), playbook_tail(full)
     assert "postgresql_backup_min_free_mb" in out and re.search(r"\d+ MiB free", out), playbook_tail(full)
-    assert not listed, f"the refused dump left {listed}"
+    assert timer_full.rc != 0, "the timer's service dumped onto a full disk"
+    assert not listed, f"the refused dumps left {listed}"
+    status = run_playbook("playbooks/status.yml", {})
+    out = status.stdout + status.stderr
+    assert status.returncode != 0 and re.search(r"postgresql-backup\.service\s+failed", out), playbook_tail(status)
+    host.run_test("systemctl start postgresql-backup.service")
+    assert host.run("systemctl is-failed --quiet postgresql-backup.service").rc != 0, "a good run left the failure"
 
     api_since = unit_active_since(host, "airflow-api-server")
     # a restore the data directory has no room for is refused before
