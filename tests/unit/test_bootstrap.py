@@ -7,7 +7,6 @@ missing (a fresh clone) instead of writing a password that cannot open it.
 from __future__ import annotations
 
 import base64
-import os
 import re
 import subprocess
 from pathlib import Path
@@ -16,8 +15,8 @@ import yaml
 from ansible.constants import DEFAULT_VAULT_ID_MATCH
 from ansible.parsing.vault import VaultLib, VaultSecret
 
-ROOT = Path(__file__).resolve().parents[2]
-PLAYBOOK = os.environ.get("ANSIBLE_PLAYBOOK", "ansible-playbook")
+from playrun import ROOT, run_playbook
+
 SECRETS = {
     "vault_airflow_api_secret_key": 48,
     "vault_airflow_jwt_secret": 48,
@@ -28,13 +27,8 @@ SECRETS = {
 
 
 def bootstrap(tmp_path: Path, env_dir: Path) -> subprocess.CompletedProcess:
-    (tmp_path / "ansible.cfg").write_text("[defaults]\n")
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_CONFIG=str(tmp_path / "ansible.cfg"))
-    env.pop("ANSIBLE_VAULT_PASSWORD_FILE", None)
-    return subprocess.run(
-        [PLAYBOOK, "-i", "localhost,", str(ROOT / "playbooks/bootstrap.yml"), "-e", f"bootstrap_dir={env_dir}"],
-        capture_output=True, text=True, env=env, timeout=300, check=False,
-    )
+    return run_playbook(tmp_path, ROOT / "playbooks/bootstrap.yml", "localhost,", extra_vars={"bootstrap_dir": str(env_dir)},
+                        unset=("ANSIBLE_VAULT_PASSWORD_FILE",))
 
 
 def changed(run: subprocess.CompletedProcess) -> int:
