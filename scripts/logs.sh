@@ -20,20 +20,21 @@ case "$component" in
   redis|redis-server) group=redis unit=redis-server ;;
   *) group="airflow_${component//-/_}" unit="airflow-$component" ;;
 esac
-host=$("$bin/ansible-inventory" -i "$inventory" --graph "$group" 2>/dev/null |
-  sed -n 's/^ *|--\([^@]*\)$/\1/p' | head -1)
-[ -n "$host" ] || { echo "no host in group $group of $inventory" >&2; exit 1; }
-# How Ansible reaches the host (scripts/logs-reach.j2), one argument a line.
-reach=$(ANSIBLE_LOAD_CALLBACK_PLUGINS=0 ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 "$bin/ansible" -i "$inventory" "$host" -o \
+# The first host of the group and how Ansible reaches it
+# (scripts/logs-reach.j2), one argument a line: one inventory load.
+reach=$(ANSIBLE_LOAD_CALLBACK_PLUGINS=0 ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 "$bin/ansible" -i "$inventory" "$group[0]" -o \
   -m ansible.builtin.debug -a "msg={{ lookup('ansible.builtin.template', '$here/logs-reach.j2') }}" 2>/dev/null |
   python3 -c '
 import json, os, shlex, sys
 out = sys.stdin.read()
+if "=> " not in out:
+    sys.exit("no host in group %s of %s" % (sys.argv[1], sys.argv[2]))
 try:
     msg = json.JSONDecoder().raw_decode(out.split("=> ", 1)[1])[0]["msg"]
-    conn, addr, user, port, key, args = json.loads(msg) if isinstance(msg, str) else msg
+    host, conn, addr, user, port, key, args = json.loads(msg) if isinstance(msg, str) else msg
 except (IndexError, KeyError, TypeError, ValueError):
-    sys.exit("cannot read how to reach %s from the inventory: %s" % (sys.argv[1], out.strip() or "no answer"))
+    sys.exit("cannot read how to reach the first host of %s from the inventory: %s" % (sys.argv[1], out.strip()))
+print(host)
 print(conn)
 print(addr)
 for flag, value in (("-l", user), ("-p", port), ("-i", os.path.expanduser(str(key)) if key else "")):
@@ -42,13 +43,13 @@ for flag, value in (("-l", user), ("-p", port), ("-i", os.path.expanduser(str(ke
         print(value)
 for arg in shlex.split(args):
     print(arg)
-' "$host") || exit 1
+' "$group" "$inventory") || exit 1
 set --
 while IFS= read -r arg; do set -- "$@" "$arg"; done <<EOF
 $reach
 EOF
-connection=$1 address=$2
-shift 2
+host=$1 connection=$2 address=$3
+shift 3
 
 tty=""
 [ -t 0 ] && tty="-t"
