@@ -1,11 +1,13 @@
 """playbooks/tasks/vault_write.yml (make bootstrap, each step of make
-rotate): the vault is written encrypted, owner-only, into a new file that
+rotate): the vault is written encrypted, created owner-only (also under a
+umask that lets others read), into a new file that
 replaces the old one by a rename, so the old vault stays whole until the new
 one is. A write that fails half way (here: a file size limit, as a full disk
 would) leaves the old vault as it was and no scratch file behind."""
 
 from __future__ import annotations
 
+import os
 import resource
 from pathlib import Path
 
@@ -20,6 +22,8 @@ def write(tmp_path: Path, secrets: dict | str, password_file: Path, max_file_siz
     """Run the task file; max_file_size: the size each file its processes write may reach (they inherit the limit)."""
     limit = resource.getrlimit(resource.RLIMIT_FSIZE)
     resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_size, limit[1]))
+    # files are created as the task makes them, not as this process would
+    umask = os.umask(0)
     try:
         return run_play(tmp_path, {"all": {"hosts": {"localhost": {
             "ansible_connection": "local", "ansible_python_interpreter": PYTHON}}}},
@@ -29,6 +33,7 @@ def write(tmp_path: Path, secrets: dict | str, password_file: Path, max_file_siz
                           "vault_write_password_file": str(password_file)}}]}],
             env={"ANSIBLE_PIPELINING": "true"})  # the module is sent through a pipe, not written to a file
     finally:
+        os.umask(umask)
         resource.setrlimit(resource.RLIMIT_FSIZE, limit)
 
 
