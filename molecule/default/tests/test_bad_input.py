@@ -115,6 +115,7 @@ CASES = {
     "queue name with a comma": ({"airflow_worker_queues": ["a,b"]}, "airflow_worker_queues"),
     "backup schedule systemd cannot read": ({"postgresql_backup_schedule": "every other tuesday"}, "postgresql_backup_schedule"),
     "no dump kept": ({"postgresql_backup_keep": 0}, "postgresql_backup_keep"),
+    "negative disk reserve": ({"postgresql_backup_min_free_mb": -1}, "postgresql_backup_min_free_mb: must be 0 or more"),
     "no worker on the default queue": (
         {"airflow_worker_queues": ["etl"]},
         "airflow_worker_queues: no worker host consumes the default queue default (they serve etl)",
@@ -188,7 +189,7 @@ GROUPS = [
         "redis memory cap Redis cannot read",
     ],
     [
-        "short postgres password", "backup schedule systemd cannot read", "no dump kept",
+        "short postgres password", "backup schedule systemd cannot read", "no dump kept", "negative disk reserve",
         "postgresql listening on an address the host lacks", "server setting PostgreSQL refuses", "misspelt database variable",
     ],
     [
