@@ -22,12 +22,22 @@ case "$component" in
 esac
 # The first host of the group and how Ansible reaches it
 # (scripts/logs-reach.j2), one argument a line: one inventory load.
+# (ansible's own complaints, e.g. a vault it cannot open, are shown when it
+# answers nothing)
+errors=$(mktemp)
+trap 'rm -f "$errors"' EXIT
 reach=$(ANSIBLE_LOAD_CALLBACK_PLUGINS=0 ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 "$bin/ansible" -i "$inventory" "$group[0]" -o \
-  -m ansible.builtin.debug -a "msg={{ lookup('ansible.builtin.template', '$here/logs-reach.j2') }}" 2>/dev/null |
+  -m ansible.builtin.debug -a "msg={{ lookup('ansible.builtin.template', '$here/logs-reach.j2') }}" 2>"$errors" |
   python3 -c '
 import json, os, shlex, sys
 out = sys.stdin.read()
 if "=> " not in out:
+    with open(sys.argv[3]) as errors:
+        lines = errors.read().splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith(("[ERROR]", "ERROR!"))), len(lines))
+    said = lines[start:start + 10]
+    if said:
+        sys.exit("ansible could not read the first host of %s from %s:\n%s" % (sys.argv[1], sys.argv[2], "\n".join(said)))
     sys.exit("no host in group %s of %s" % (sys.argv[1], sys.argv[2]))
 try:
     msg = json.JSONDecoder().raw_decode(out.split("=> ", 1)[1])[0]["msg"]
@@ -43,7 +53,9 @@ for flag, value in (("-l", user), ("-p", port), ("-i", os.path.expanduser(str(ke
         print(value)
 for arg in shlex.split(args):
     print(arg)
-' "$group" "$inventory") || exit 1
+' "$group" "$inventory" "$errors") || exit 1
+rm -f "$errors"
+trap - EXIT
 set --
 while IFS= read -r arg; do set -- "$@" "$arg"; done <<EOF
 $reach
