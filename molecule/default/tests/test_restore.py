@@ -2,9 +2,10 @@
 
 `make backup FETCH=yes` and the timer's dump; a dump refused on a full disk
 (the timer's failure shown by `make status`);
-`make restore` refused with a dump that is not there, without room to load
-it and without CONFIRM=yes (nothing stops), and failed
-by a dump that does not load (the database stays as it was); then
+`make restore` refused with a dump that is not there, one pg_restore cannot
+read whole (cut short), without room to load it and without CONFIRM=yes
+(nothing stops), and failed by a dump that does not load (the database
+stays as it was); then
 `make reset CONFIRM=yes` wipes the database, the broker and the logs, the
 dumps on the host go too (as on a new database host), and `make restore`
 brings back the copy on the controller: the run history, a Variable and the
@@ -97,7 +98,7 @@ def test_backup_then_reset_then_restore(host, api, tmp_path):
     roomless = run_playbook(
         "playbooks/restore.yml", {"restore_backup": name, "restore_confirm": "yes", "postgresql_backup_min_free_mb": 10**9}
     )
-    out = roomless.stdout + roomless.stderr
+    out = " ".join((roomless.stdout + roomless.stderr).split())
     assert roomless.returncode != 0 and re.search(r"MiB\s+free;\s+restoring", out), playbook_tail(roomless)
     assert "postgresql_backup_min_free_mb (1000000000 MiB)" in out and "is unchanged" in out, playbook_tail(roomless)
     missing = run_playbook("playbooks/restore.yml", {"restore_backup": "airflow-nope.dump", "restore_confirm": "yes"})
@@ -106,16 +107,28 @@ def test_backup_then_reset_then_restore(host, api, tmp_path):
     unconfirmed = run_playbook("playbooks/restore.yml", {"restore_backup": name})
     out = unconfirmed.stdout + unconfirmed.stderr
     assert unconfirmed.returncode != 0 and "restore_confirm" in out and "CONFIRM=yes" in out, playbook_tail(unconfirmed)
-    assert unit_active_since(host, "airflow-api-server") == api_since, "a refused restore restarted the api-server"
-
-    assert api.post("/api/v2/variables", {"key": f"{stored.variable}_lost", "value": lost}).status_code == 201
-    # a dump that does not load (cut in half) fails the restore, which
-    # leaves the database as it was (the variable made after the dump too)
+    # a dump cut short (its table of contents reads, its data does not) is
+    # refused by the room estimate, which reads it whole
     cut_dump = f"{BACKUP_DIR}/airflow-cut.dump"
     host.check_output(f"umask 077 && head -c $(($(stat -c %s {dump}) / 2)) {dump} > {cut_dump} && chown postgres: {cut_dump}")
     cut = run_playbook("playbooks/restore.yml", {"restore_backup": "airflow-cut.dump", "restore_confirm": "yes"})
     out = cut.stdout + cut.stderr
-    assert cut.returncode != 0 and re.search(r"did\s+not\s+load", out), playbook_tail(cut)
+    assert cut.returncode != 0 and re.search(r"pg_restore\s+cannot\s+read\s+\S+airflow-cut\.dump\s+whole", out), playbook_tail(cut)
+    assert unit_active_since(host, "airflow-api-server") == api_since, "a refused restore restarted the api-server"
+
+    assert api.post("/api/v2/variables", {"key": f"{stored.variable}_lost", "value": lost}).status_code == 201
+    # a dump that reads whole but does not load (a table owned by a role this
+    # server does not have) fails the restore, which leaves the database as
+    # it was (the variable made after the dump too)
+    ghost_dump = f"{BACKUP_DIR}/airflow-ghost.dump"
+    host.check_output(
+        "runuser -u postgres -- sh -ec 'umask 077; createdb ghost_src; psql -q -d ghost_src -c \"CREATE ROLE ghost; CREATE TABLE t ();"
+        f" ALTER TABLE t OWNER TO ghost\"; pg_dump -Fc -f {ghost_dump} ghost_src; dropdb ghost_src; psql -q -c \"DROP ROLE ghost\"'"
+    )
+    ghost = run_playbook("playbooks/restore.yml", {"restore_backup": "airflow-ghost.dump", "restore_confirm": "yes"})
+    out = ghost.stdout + ghost.stderr
+    assert ghost.returncode != 0 and re.search(r"did\s+not\s+load", out), playbook_tail(ghost)
+    assert re.search(r"role\W+ghost\W+does\s+not\s+exist", out), playbook_tail(ghost)
     sql = "SELECT count(*) FROM variable WHERE key = '%s_lost'" % stored.variable
     assert host.check_output(f"runuser -u postgres -- psql -tA -d airflow -c \"{sql}\"") == "1", "the database changed"
     left = host.check_output("runuser -u postgres -- psql -tA -c \"SELECT datname FROM pg_database WHERE datname LIKE '%restoring'\"")
