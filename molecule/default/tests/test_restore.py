@@ -122,7 +122,8 @@ def test_backup_then_reset_then_restore(host, api, tmp_path):
     # it was (the variable made after the dump too)
     ghost_dump = f"{BACKUP_DIR}/airflow-ghost.dump"
     host.check_output(
-        "runuser -u postgres -- sh -ec 'umask 077; createdb ghost_src; psql -q -d ghost_src -c \"CREATE ROLE ghost; CREATE TABLE t ();"
+        "runuser -u postgres -- sh -ec 'umask 077; dropdb --if-exists ghost_src; psql -q -c \"DROP ROLE IF EXISTS ghost\";"
+        " createdb ghost_src; psql -q -d ghost_src -c \"CREATE ROLE ghost; CREATE TABLE t ();"
         f" ALTER TABLE t OWNER TO ghost\"; pg_dump -Fc -f {ghost_dump} ghost_src; dropdb ghost_src; psql -q -c \"DROP ROLE ghost\"'"
     )
     ghost = run_playbook("playbooks/restore.yml", {"restore_backup": "airflow-ghost.dump", "restore_confirm": "yes"})
