@@ -74,17 +74,19 @@ def line_break_at(value, path: str) -> str | None:
     return next(filter(None, (line_break_at(item, at) for at, item in parts)), None)
 
 
-def unknown_names(names, role: str, options) -> list:
+def unknown_names(names, role: str, options, foreign) -> list:
     """One problem per name in `names` with the prefix of `role` that is not
-    in `options` (every option of the role's entry points), with the closest
+    in `options` (every option of the role's entry points) nor in `foreign`
+    (<role>_foreign_variables: names of something else's), with the closest
     option when one is near."""
     problems = []
-    for name in sorted(name for name in names if name.startswith(f"{role}_") and name not in options):
+    for name in sorted(name for name in names if name.startswith(f"{role}_") and name not in options and name not in foreign):
         near = difflib.get_close_matches(name, sorted(options), n=1, cutoff=0.8)
         hint = f" (did you mean {near[0]}?)" if near else ""
         problems.append(
             f"{name}: the {role} role has no such variable, so it would change nothing{hint}: correct the name,"
-            f" or give a variable of your own a prefix other than {role}_."
+            f" or give a variable of your own a prefix other than {role}_ (one of another role on these hosts:"
+            f" list it in {role}_foreign_variables)."
         )
     return problems
 
@@ -125,7 +127,13 @@ class ActionModule(ActionBase):
         if spec:
             # (the facts the roles set for themselves begin with __: __redis_listens)
             role = os.path.basename(self._task._role._role_path)
-            problems.extend(unknown_names(task_vars, role, {name for entry in spec.values() for name in entry.get("options") or {}}))
+            listed = f"{role}_foreign_variables"
+            foreign = self._templar.template(task_vars.get(listed, []))
+            if isinstance(foreign, list) and all(isinstance(name, str) for name in foreign):
+                options = {name for entry in spec.values() for name in entry.get("options") or {}}
+                problems.extend(unknown_names(task_vars, role, options, set(foreign)))
+            else:
+                problems.append(f"{listed}: must be a list of variable names (strings), not {foreign!r}.")
         result.update(changed=False, problems=problems)
         if problems:
             result.update(failed=True, msg="\n".join(problems))

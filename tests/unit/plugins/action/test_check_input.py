@@ -122,10 +122,11 @@ def test_refuses_line_breaks_without_printing_them(tmp_path, release):
 def test_refuses_a_name_with_the_roles_prefix_that_is_no_option(tmp_path, release):
     """probe_prot (a typo of probe_port) and probe_colour (no option near)
     are refused, the first with the option it is near; an option of another
-    entry point and a name of another prefix pass. Without argument_specs
-    (the tests above) there is no check of names."""
+    entry point and a name of another prefix pass, and so does one listed in
+    probe_foreign_variables (which must be a list of names). Without
+    argument_specs (the tests above) there is no check of names."""
     playbook = role_bed(tmp_path, [release])
-    options = {"probe_port": {"type": "int"}, "probe_name": {"type": "str"}}
+    options = {"probe_port": {"type": "int"}, "probe_name": {"type": "str"}, "probe_foreign_variables": {"type": "list"}}
     spec = {"main": {"options": options}, "other": {"options": {"probe_other": {"type": "str"}}}}
     (tmp_path / "roles/probe/meta/argument_specs.yml").write_text(yaml.safe_dump({"argument_specs": spec}))
     names = {"probe_port": 8080, "probe_name": "x", "probe_other": "y", "prober_mine": 1}
@@ -134,9 +135,19 @@ def test_refuses_a_name_with_the_roles_prefix_that_is_no_option(tmp_path, releas
     result = ansible_playbook(tmp_path, playbook, names | {"probe_prot": 8081, "probe_colour": "blue"})
     assert result.returncode != 0, result.stdout[-3000:]
     problems = json.loads(result.stdout.split("FAILED! => ", 1)[1].splitlines()[0])["problems"]
+    own = " or give a variable of your own a prefix other than probe_ (one of another role on these hosts: list it in"
     assert problems == [
         "probe_colour: the probe role has no such variable, so it would change nothing: correct the name,"
-        " or give a variable of your own a prefix other than probe_.",
+        f"{own} probe_foreign_variables).",
         "probe_prot: the probe role has no such variable, so it would change nothing (did you mean probe_port?):"
-        " correct the name, or give a variable of your own a prefix other than probe_.",
+        f" correct the name,{own} probe_foreign_variables).",
+    ], result.stdout[-3000:]
+    foreign = names | {"probe_prot": 8081, "probe_colour": "blue", "probe_foreign_variables": ["probe_colour"]}
+    result = ansible_playbook(tmp_path, playbook, foreign)
+    problems = json.loads(result.stdout.split("FAILED! => ", 1)[1].splitlines()[0])["problems"]
+    assert [problem.split(":")[0] for problem in problems] == ["probe_prot"], result.stdout[-3000:]
+    result = ansible_playbook(tmp_path, playbook, foreign | {"probe_foreign_variables": "probe_colour"})
+    problems = json.loads(result.stdout.split("FAILED! => ", 1)[1].splitlines()[0])["problems"]
+    assert problems == [
+        "probe_foreign_variables: must be a list of variable names (strings), not 'probe_colour'."
     ], result.stdout[-3000:]
