@@ -49,6 +49,7 @@ from airflow_testlib import (
     host_units,
     playbook_tail,
     release_of,
+    restart_markers,
     run_playbook,
     switch_info,
     unit_active_since,
@@ -361,14 +362,18 @@ def test_an_upgrade_without_room_for_its_backup_is_refused_before_the_drain(grou
     """After the rollback, the upgrade again, with less room for its dump
     than postgresql_backup_min_free_mb asks: refused by the dump script's
     check before the workers drain, naming the figures; no component
-    restarted, no release switched, no dump taken. (Last: the new release is
-    still built, and the dump script keeps the test's reserve until the
-    scenario's hosts go.)"""
+    restarted or marked for a restart, no release switched, no dump taken.
+    (Last: the new release is still built, and the dump script keeps the
+    test's reserve until the scenario's hosts go.)"""
     db_host = hosts[groups["postgresql"][0]]
 
     def snapshot() -> dict:
         return {
-            name: (release_of(hosts[name]), [unit_active_since(hosts[name], unit) for unit in host_units(name, groups)])
+            name: (
+                release_of(hosts[name]),
+                [unit_active_since(hosts[name], unit) for unit in host_units(name, groups)],
+                restart_markers(hosts[name]),
+            )
             for name in groups["airflow"]
         } | {"backups": db_host.check_output(f"ls -A {BACKUP_DIR}")}
 
@@ -379,6 +384,9 @@ def test_an_upgrade_without_room_for_its_backup_is_refused_before_the_drain(grou
     assert "postgresql_backup_min_free_mb (1000000000 MiB) must stay free" in out, playbook_tail(result)
     failed = re.findall(r"^TASK \[(?:\S+ : )?([^\]]+)\]", result.stdout, re.M)[-1]
     assert failed.startswith("Check the room for a dump"), f"refused at {failed!r}, not by the room check"
-    assert snapshot() == before, "the refused upgrade switched a release, restarted a component or took a dump"
+    after = snapshot()
+    marked = {name: after[name][2] for name in groups["airflow"] if after[name][2]}
+    assert not marked, f"the refused upgrade left components marked for a restart: {marked}"
+    assert after == before, "the refused upgrade switched a release, restarted a component or took a dump"
     assert_versions(api_hosts, FROM_VERSION)
     print(f"upgrade refused for want of room: {took:.1f} s")
