@@ -185,15 +185,19 @@ sanity: build ## ansible-test sanity (the tests that run offline) and antsibull-
 	  $(CURDIR)/$(BIN)/antsibull-docs lint-collection-docs --plugin-docs .
 
 # The test bed (Docker engine, base images, browser: apt and downloads) is
-# set up in the background while lint, sanity and unit use the CPU; its
-# output follows theirs.
+# set up in the background while lint, sanity and unit use the CPU (two of
+# them at a time: each is mostly one process; their outputs are not mixed);
+# its output follows theirs. Both say how long they took.
 testbed: image $(TESTBED) ## Docker engine, the VM base images and the headless browser the scenarios need
 	molecule/shared/ensure-browser.sh
 
 test: build ## lint + sanity + unit, then every molecule scenario (create, converge, idempotence, verify, destroy)
 	mkdir -p .cache
-	$(MAKE) --no-print-directory testbed > .cache/testbed.log 2>&1 & bed=$$!; \
-	  checks=0; $(MAKE) --no-print-directory lint sanity unit || checks=$$?; \
+	start=$$(date +%s); took() { echo "$$(( $$(date +%s) - start )) s"; }; \
+	  { rc=0; $(MAKE) --no-print-directory testbed || rc=$$?; echo "== ready after $$(took)"; exit $$rc; } \
+	    > .cache/testbed.log 2>&1 & bed=$$!; \
+	  checks=0; $(MAKE) --no-print-directory -j2 --output-sync=target unit lint sanity || checks=$$?; \
+	  echo "== lint, sanity and unit (two at a time): rc $$checks after $$(took)"; \
 	  bed_rc=0; wait $$bed || bed_rc=$$?; \
 	  echo "== test bed (make testbed, .cache/testbed.log): rc $$bed_rc"; cat .cache/testbed.log; \
 	  [ $$checks -eq 0 ] && [ $$bed_rc -eq 0 ]
