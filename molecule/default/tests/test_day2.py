@@ -369,6 +369,26 @@ REDIS_CONF = "/etc/redis/redis.conf"
 PG_EXPORTER_DEFAULTS = "/etc/default/prometheus-postgres-exporter"
 
 
+CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+
+
+def new_ca(tmp_path: Path) -> str:
+    """A new self-signed CA certificate (PEM)."""
+    key, crt = tmp_path / "ca.key", tmp_path / "ca.crt"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", str(key),
+         "-out", str(crt), "-days", "2", "-subj", f"/CN=airflow-vm test CA {os.urandom(4).hex()}"],
+        check=True, capture_output=True)
+    return crt.read_text()
+
+
+def ca_trusted(host, pem: str) -> tuple[list[str], bool]:
+    """The role's CA files that hold this certificate, and whether the OS bundle does."""
+    body = max(pem.splitlines(), key=len)  # a base64 line of this certificate alone
+    files = host.check_output("grep -lF -- %s /usr/local/share/ca-certificates/airflow-extra-*.crt || true", body).split()
+    return files, body in host.file(CA_BUNDLE).content_string
+
+
 def assert_killed_after(changes: dict, task: re.Pattern, inventory: str = INVENTORY) -> None:
     """site.yml with `changes`, killed once `task` is done (run_until_killed)."""
     killed, lines = run_until_killed(changes, inventory, after=task)
@@ -380,7 +400,7 @@ def file_mtime(host, path: str) -> float:
     return float(host.check_output(f"stat -c %.6Y {path}"))
 
 
-def test_ports_tls_and_admin_password_change_and_come_back(host, secrets):
+def test_ports_tls_ca_and_admin_password_change_and_come_back(host, secrets, tmp_path):
     """One run moves the api-server to 8081 with TLS on, flower to 5556,
     PostgreSQL to 5433 (with a server setting whose value holds a quote) and
     Redis to 6380 (after three runs of the same changes killed right after
@@ -388,22 +408,28 @@ def test_ports_tls_and_admin_password_change_and_come_back(host, secrets):
     restarts the service a killed run left older than its files, though it
     writes nothing new for it), and gives the existing admin a new
     airflow_admin_password (starting with "-", which a CLI could take for an
-    option): the api-server answers HTTPS there (a self-signed certificate
-    the host's trust bundle holds) and nothing listens on the old ports, the
+    option) and one more CA in airflow_ca_certificates: the api-server
+    answers HTTPS there (a self-signed certificate the host's trust bundle
+    holds), the added CA is trusted (its file, the OS bundle), nothing
+    listens on the old ports, the
     execution API URL, Airflow's database and broker URLs and the exporters
     follow, the new password logs in and the old one is refused, a Celery
     run succeeds over it; then back to plain HTTP on 8080 and 5555, 5432,
-    6379 and the vault's password: no TLS file left, and a re-run changes
-    nothing."""
+    6379, the vault's password and the CAs of before: no TLS file left, the
+    CA taken out of the list no longer trusted (a revoked proxy CA must not
+    stay trusted), and a re-run changes nothing."""
     old = secrets["vault_airflow_admin_password"]
     new = "-changed-" + os.urandom(12).hex()
     ip = address(host)
     hostname = host.check_output("hostname")
     tls_dir = "/etc/airflow/tls"
     moved = f"https://{ip}:8081"
+    ca = new_ca(tmp_path)
+    present = sorted(Path("/usr/local/share/ca-certificates").glob("*.crt"))  # what group_vars passes
     changes = {"airflow_api_port": 8081, "airflow_flower_port": 5556, "airflow_api_tls": True, "airflow_admin_password": new,
                "postgresql_port": 5433, "redis_port": 6380,
-               "postgresql_settings": {"max_connections": 200, "shared_buffers": "256MB", "cluster_name": QUOTED}}
+               "postgresql_settings": {"max_connections": 200, "shared_buffers": "256MB", "cluster_name": QUOTED},
+               "airflow_ca_certificates": [path.read_text() for path in present] + [ca]}
     try:
         # Runs that stop right after they wrote a service's files, before its
         # restart: the next run finds the service older than its files and
@@ -437,6 +463,8 @@ def test_ports_tls_and_admin_password_change_and_come_back(host, secrets):
         assert cfg(host).get("core", "execution_api_server_url") == f"{moved}/execution/"
         assert_data_store_ports(host, 5433, 6380)
         assert metadata_sql(host, "SHOW cluster_name", 5433) == QUOTED
+        files, in_bundle = ca_trusted(host, ca)
+        assert len(files) == 1 and in_bundle, f"the added CA is not trusted: files {files}, in {CA_BUNDLE}: {in_bundle}"
 
         assert token_status(moved, "admin", old, trust.name) in (401, 403), "the old admin password still logs in"
         client = AirflowAPI(moved, "admin", new, timeout=API_TIMEOUT, verify=trust.name)  # asserts the new one logs in
@@ -456,35 +484,8 @@ def test_ports_tls_and_admin_password_change_and_come_back(host, secrets):
     assert_data_store_ports(host, 5432, 6379)
     assert re.fullmatch(r"\d+/main", metadata_sql(host, "SHOW cluster_name")), "cluster_name not back to Debian's"
     assert not host.file(tls_dir).exists, f"{tls_dir} left behind with TLS off"
+    files, in_bundle = ca_trusted(host, ca)
+    assert not files and not in_bundle, f"the CA taken out of the list is still trusted: files {files}, in {CA_BUNDLE}: {in_bundle}"
     assert token_status(api_url(host), "admin", old) in (200, 201), "the vault's admin password does not log in again"
     assert token_status(api_url(host), "admin", new) in (401, 403), "the changed password still logs in"
     assert_unchanged(site(), "a re-run after the restore")
-
-
-def test_a_ca_certificate_taken_out_of_the_list_is_no_longer_trusted(host, tmp_path):
-    """A CA added to airflow_ca_certificates lands in the host's trust store
-    (its file, the OS bundle); once the list no longer holds it, a re-deploy
-    takes it out of both (a revoked proxy CA must not stay trusted)."""
-    key, crt = tmp_path / "ca.key", tmp_path / "ca.crt"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", str(key),
-         "-out", str(crt), "-days", "2", "-subj", f"/CN=airflow-vm test CA {os.urandom(4).hex()}"],
-        check=True, capture_output=True)
-    pem = crt.read_text()
-    body = max(pem.splitlines(), key=len)  # a base64 line of this certificate alone
-    present = sorted(Path("/usr/local/share/ca-certificates").glob("*.crt"))  # what group_vars passes
-    bundle = "/etc/ssl/certs/ca-certificates.crt"
-
-    def trusted() -> tuple[list[str], bool]:
-        files = host.check_output("grep -lF -- %s /usr/local/share/ca-certificates/airflow-extra-*.crt || true", body).split()
-        return files, body in host.file(bundle).content_string
-
-    try:
-        assert_ok(site({"airflow_ca_certificates": [path.read_text() for path in present] + [pem]}), "site.yml with one more CA")
-        files, in_bundle = trusted()
-        assert len(files) == 1 and in_bundle, f"the added CA is not trusted: files {files}, in {bundle}: {in_bundle}"
-    finally:
-        restored = site()
-    assert_ok(restored, "site.yml without that CA")
-    files, in_bundle = trusted()
-    assert not files and not in_bundle, f"the CA taken out of the list is still trusted: files {files}, in {bundle}: {in_bundle}"

@@ -4,7 +4,7 @@
 (the timer's failure shown by `make status`);
 `make restore` refused with a dump that is not there, one pg_restore cannot
 read whole (cut short), without room to load it and without CONFIRM=yes
-(nothing stops), and failed by a dump that does not load (the database
+(nothing stops), its dry run (the room it checked, nothing stops), and failed by a dump that does not load (the database
 stays as it was); then
 `make reset CONFIRM=yes` wipes the database, the broker and the logs, the
 dumps on the host go too (as on a new database host), and `make restore`
@@ -19,6 +19,7 @@ import hashlib
 import re
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import testinfra.utils.ansible_runner
@@ -93,28 +94,43 @@ def test_backup_then_reset_then_restore(host, api, tmp_path):
     assert host.run("systemctl is-failed --quiet postgresql-backup.service").rc != 0, "a good dump left the failure"
 
     api_since = unit_active_since(host, "airflow-api-server")
-    # a restore the data directory has no room for is refused before
-    # anything stops (the database as it was)
-    roomless = run_playbook(
-        "playbooks/restore.yml", {"restore_backup": name, "restore_confirm": "yes", "postgresql_backup_min_free_mb": 10**9}
-    )
-    out = " ".join((roomless.stdout + roomless.stderr).split())
-    assert roomless.returncode != 0 and re.search(r"MiB\s+free;\s+restoring", out), playbook_tail(roomless)
-    assert "postgresql_backup_min_free_mb (1000000000 MiB)" in out and "is unchanged" in out, playbook_tail(roomless)
-    missing = run_playbook("playbooks/restore.yml", {"restore_backup": "airflow-nope.dump", "restore_confirm": "yes"})
-    out = missing.stdout + missing.stderr
-    assert missing.returncode != 0 and "airflow-nope.dump is not a dump" in out and name in out, playbook_tail(missing)
-    unconfirmed = run_playbook("playbooks/restore.yml", {"restore_backup": name})
-    out = unconfirmed.stdout + unconfirmed.stderr
-    assert unconfirmed.returncode != 0 and "restore_confirm" in out and "CONFIRM=yes" in out, playbook_tail(unconfirmed)
-    # a dump cut short (its table of contents reads, its data does not) is
-    # refused by the room estimate, which reads it whole
+
+    def kept(key: str) -> str:
+        """How many Variables named key the database holds."""
+        return host.check_output(f"runuser -u postgres -- psql -tA -d airflow -c \"SELECT count(*) FROM variable WHERE key = '{key}'\"")
+
+    # refused before anything stops, side by side (each changes nothing): a
+    # dump that is not there, one without CONFIRM=yes, a dump cut short (its
+    # table of contents reads, its data does not), which the room estimate
+    # (it reads the dump whole) refuses; and a dry run (--check --diff),
+    # which prints the room it checked and stops nothing
     cut_dump = f"{BACKUP_DIR}/airflow-cut.dump"
     host.check_output(f"umask 077 && head -c $(($(stat -c %s {dump}) / 2)) {dump} > {cut_dump} && chown postgres: {cut_dump}")
-    cut = run_playbook("playbooks/restore.yml", {"restore_backup": "airflow-cut.dump", "restore_confirm": "yes"})
-    out = cut.stdout + cut.stderr
-    assert cut.returncode != 0 and re.search(r"pg_restore\s+cannot\s+read\s+\S+airflow-cut\.dump\s+whole", out), playbook_tail(cut)
-    assert unit_active_since(host, "airflow-api-server") == api_since, "a refused restore restarted the api-server"
+    confirmed = {"restore_backup": name, "restore_confirm": "yes"}
+    runs = {
+        "missing": ({"restore_backup": "airflow-nope.dump", "restore_confirm": "yes"},),
+        "unconfirmed": ({"restore_backup": name},),
+        "cut": ({"restore_backup": "airflow-cut.dump", "restore_confirm": "yes"},),
+        "dry": (confirmed, "--check", "--diff"),
+    }
+    with ThreadPoolExecutor(max_workers=len(runs)) as pool:
+        done = dict(zip(runs, pool.map(lambda args: run_playbook("playbooks/restore.yml", *args), runs.values())))
+    said = {what: " ".join((result.stdout + result.stderr).split()) for what, result in done.items()}
+    refused = {what: result.returncode != 0 for what, result in done.items()}
+    assert refused["missing"] and "airflow-nope.dump is not a dump" in said["missing"] and name in said["missing"], playbook_tail(done["missing"])
+    assert refused["unconfirmed"] and "restore_confirm" in said["unconfirmed"] and "CONFIRM=yes" in said["unconfirmed"], \
+        playbook_tail(done["unconfirmed"])
+    assert refused["cut"] and re.search(r"pg_restore cannot read \S+airflow-cut\.dump whole", said["cut"]), playbook_tail(done["cut"])
+    assert_ok(done["dry"], "restore.yml --check --diff")
+    assert re.search(rf"{re.escape(dump)}: the restore needs about \d+ MiB", said["dry"]), playbook_tail(done["dry"])
+    # then, alone (its run writes the dump script with its own reserve), a
+    # restore the data directory has no room for
+    roomless = run_playbook("playbooks/restore.yml", {**confirmed, "postgresql_backup_min_free_mb": 10**9})
+    said = " ".join((roomless.stdout + roomless.stderr).split())
+    assert roomless.returncode != 0 and re.search(r"MiB free; restoring", said), playbook_tail(roomless)
+    assert "postgresql_backup_min_free_mb (1000000000 MiB)" in said and "is unchanged" in said, playbook_tail(roomless)
+    assert unit_active_since(host, "airflow-api-server") == api_since, "a refused restore or the dry run restarted the api-server"
+    assert kept(stored.variable) == "1", "the database changed"
 
     assert api.post("/api/v2/variables", {"key": f"{stored.variable}_lost", "value": lost}).status_code == 201
     # a dump that reads whole but does not load (a table owned by a role this
@@ -130,8 +146,7 @@ def test_backup_then_reset_then_restore(host, api, tmp_path):
     out = ghost.stdout + ghost.stderr
     assert ghost.returncode != 0 and re.search(r"did\s+not\s+load", out), playbook_tail(ghost)
     assert re.search(r"role\W+ghost\W+does\s+not\s+exist", out), playbook_tail(ghost)
-    sql = "SELECT count(*) FROM variable WHERE key = '%s_lost'" % stored.variable
-    assert host.check_output(f"runuser -u postgres -- psql -tA -d airflow -c \"{sql}\"") == "1", "the database changed"
+    assert kept(f"{stored.variable}_lost") == "1", "the database changed"
     left = host.check_output("runuser -u postgres -- psql -tA -c \"SELECT datname FROM pg_database WHERE datname LIKE '%restoring'\"")
     assert not left, f"the failed restore left {left}"
     wiped = run_playbook("playbooks/reset.yml", {"reset_confirm": "yes"})
