@@ -29,6 +29,7 @@ from airflow_testlib import (
     INVENTORY,
     admin_api,
     assert_fetched_whole,
+    assert_refused_unchanged,
     assert_ok,
     assert_task_reads,
     assert_unchanged,
@@ -93,12 +94,20 @@ def test_backup_then_reset_then_restore(host, api, tmp_path):
     assert_ok(run_playbook("playbooks/backup.yml", {}), "make backup with room again")
     assert host.run("systemctl is-failed --quiet postgresql-backup.service").rc != 0, "a good dump left the failure"
 
-    api_since = unit_active_since(host, "airflow-api-server")
+    running = [unit for unit in COMPONENT_UNITS.values() if host.service(unit).is_enabled]
+
+    def since() -> dict[str, str]:
+        """When each component (re)started last."""
+        return {unit: unit_active_since(host, unit) for unit in running}
+
+    started = since()
 
     def kept(key: str) -> str:
         """How many Variables named key the database holds."""
         return host.check_output(f"runuser -u postgres -- psql -tA -d airflow -c \"SELECT count(*) FROM variable WHERE key = '{key}'\"")
 
+    # made after the dump: a run that restored it would drop this one
+    assert api.post("/api/v2/variables", {"key": f"{stored.variable}_lost", "value": lost}).status_code == 201
     # refused before anything stops, side by side (each changes nothing): a
     # dump that is not there, one without CONFIRM=yes, a dump cut short (its
     # table of contents reads, its data does not), which the room estimate
@@ -115,24 +124,21 @@ def test_backup_then_reset_then_restore(host, api, tmp_path):
     }
     with ThreadPoolExecutor(max_workers=len(runs)) as pool:
         done = dict(zip(runs, pool.map(lambda args: run_playbook("playbooks/restore.yml", *args), runs.values())))
-    said = {what: " ".join((result.stdout + result.stderr).split()) for what, result in done.items()}
-    refused = {what: result.returncode != 0 for what, result in done.items()}
-    assert refused["missing"] and "airflow-nope.dump is not a dump" in said["missing"] and name in said["missing"], playbook_tail(done["missing"])
-    assert refused["unconfirmed"] and "restore_confirm" in said["unconfirmed"] and "CONFIRM=yes" in said["unconfirmed"], \
-        playbook_tail(done["unconfirmed"])
-    assert refused["cut"] and re.search(r"pg_restore cannot read \S+airflow-cut\.dump whole", said["cut"]), playbook_tail(done["cut"])
+    assert_refused_unchanged(done["missing"], "airflow-nope.dump is not a dump", name)
+    assert_refused_unchanged(done["unconfirmed"], "restore_confirm", "CONFIRM=yes")
+    assert_refused_unchanged(done["cut"], "pg_restore cannot read", "airflow-cut.dump whole")
     assert_ok(done["dry"], "restore.yml --check --diff")
-    assert re.search(rf"{re.escape(dump)}: the restore needs about \d+ MiB", said["dry"]), playbook_tail(done["dry"])
+    dry = " ".join((done["dry"].stdout + done["dry"].stderr).split())
+    assert re.search(rf"{re.escape(dump)}: the restore needs about \d+ MiB", dry), playbook_tail(done["dry"])
     # then, alone (its run writes the dump script with its own reserve), a
     # restore the data directory has no room for
     roomless = run_playbook("playbooks/restore.yml", {**confirmed, "postgresql_backup_min_free_mb": 10**9})
     said = " ".join((roomless.stdout + roomless.stderr).split())
     assert roomless.returncode != 0 and re.search(r"MiB free; restoring", said), playbook_tail(roomless)
     assert "postgresql_backup_min_free_mb (1000000000 MiB)" in said and "is unchanged" in said, playbook_tail(roomless)
-    assert unit_active_since(host, "airflow-api-server") == api_since, "a refused restore or the dry run restarted the api-server"
-    assert kept(stored.variable) == "1", "the database changed"
+    assert since() == started, "a refused restore or the dry run stopped or restarted a component"
+    assert kept(f"{stored.variable}_lost") == "1", "the database changed"
 
-    assert api.post("/api/v2/variables", {"key": f"{stored.variable}_lost", "value": lost}).status_code == 201
     # a dump that reads whole but does not load (a table owned by a role this
     # server does not have) fails the restore, which leaves the database as
     # it was (the variable made after the dump too)
@@ -168,8 +174,7 @@ def test_backup_then_reset_then_restore(host, api, tmp_path):
     copied = host.file(dump)
     assert (copied.user, copied.mode) == ("postgres", 0o600), "the copied dump is readable by others"
     assert copied.sha256sum == hashlib.sha256(fetched.read_bytes()).hexdigest(), "not the controller's dump"
-    units = [unit for unit in COMPONENT_UNITS.values() if host.service(unit).is_enabled]
-    assert units and not [unit for unit in units if not host.service(unit).is_running], units
+    assert running and not [unit for unit in running if not host.service(unit).is_running], running
     client = admin_api(host)
     resp = client.get(f"/api/v2/variables/{stored.variable}")
     assert resp.status_code == 200 and resp.json()["value"] == stored.value, resp.text[:300]
