@@ -1,7 +1,8 @@
 """Drift: a re-run reads each role's state in one call and skips what already
 matches, so it must still see and put right what someone changed by hand:
 a file's content, mode or owner, a directory's mode, the database role's
-password and the database's owner."""
+password and the database's owner, and an extra CA file written by a run
+stopped before it updated the OS trust store."""
 
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ CLI = "/usr/local/bin/airflow"
 DAGS = "/var/lib/airflow/dags"
 HBA = f"/etc/postgresql/{postgresql_major()}/main/pg_hba.conf"
 PSQL = "runuser -u postgres -- psql -XAtq -d postgres -c"
+CA_DIR = "/usr/local/share/ca-certificates"
+CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 
 
 def test_hand_made_changes_are_put_right(host):
@@ -37,6 +40,9 @@ def test_hand_made_changes_are_put_right(host):
         host.run_test(f"chown root {HBA}")
         host.run_test(f"""{PSQL} "ALTER ROLE airflow PASSWORD 'set-by-hand-0123456789'" """)
         host.run_test(f"""{PSQL} "ALTER DATABASE airflow OWNER TO postgres" """)
+        # as a run killed between writing a CA file (a rename in the folder)
+        # and update-ca-certificates leaves it: the folder newer than the bundle
+        host.run_test(f"touch {CA_DIR}")
 
     fixed = run_playbook("playbooks/site.yml", {})
     assert_ok(fixed)
@@ -46,6 +52,8 @@ def test_hand_made_changes_are_put_right(host):
     assert host.file(CLI).mode == 0o755
     assert host.file(DAGS).mode == 0o750
     assert host.file(HBA).user == "postgres"
+    assert task_outcomes(fixed, "airflow : Update the OS trust store") == ["changed"]
+    assert host.run(f"test {CA_BUNDLE} -nt {CA_DIR}").rc == 0, "the OS trust store is older than the CA folder"
     assert host.service("airflow-triggerer").is_running
     with host.sudo():
         assert host.check_output(f"""{PSQL} "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'airflow'" """) == "airflow"
