@@ -36,6 +36,8 @@ import requests
 import testinfra.utils.ansible_runner
 
 from airflow_testlib import (
+    CA_BUNDLE,
+    CA_DIR,
     CFG,
     COMPONENT_UNITS,
     CURRENT,
@@ -369,9 +371,6 @@ REDIS_CONF = "/etc/redis/redis.conf"
 PG_EXPORTER_DEFAULTS = "/etc/default/prometheus-postgres-exporter"
 
 
-CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
-
-
 def new_ca(tmp_path: Path) -> str:
     """A new self-signed CA certificate (PEM)."""
     key, crt = tmp_path / "ca.key", tmp_path / "ca.crt"
@@ -385,7 +384,7 @@ def new_ca(tmp_path: Path) -> str:
 def ca_trusted(host, pem: str) -> tuple[list[str], bool]:
     """The role's CA files that hold this certificate, and whether the OS bundle does."""
     body = max(pem.splitlines(), key=len)  # a base64 line of this certificate alone
-    files = host.check_output("grep -lF -- %s /usr/local/share/ca-certificates/airflow-extra-*.crt || true", body).split()
+    files = host.check_output("grep -lF -- %s " + CA_DIR + "/airflow-extra-*.crt || true", body).split()
     return files, body in host.file(CA_BUNDLE).content_string
 
 
@@ -425,7 +424,7 @@ def test_ports_tls_ca_and_admin_password_change_and_come_back(host, secrets, tmp
     tls_dir = "/etc/airflow/tls"
     moved = f"https://{ip}:8081"
     ca = new_ca(tmp_path)
-    present = sorted(Path("/usr/local/share/ca-certificates").glob("*.crt"))  # what group_vars passes
+    present = sorted(Path(CA_DIR).glob("*.crt"))  # what group_vars passes
     changes = {"airflow_api_port": 8081, "airflow_flower_port": 5556, "airflow_api_tls": True, "airflow_admin_password": new,
                "postgresql_port": 5433, "redis_port": 6380,
                "postgresql_settings": {"max_connections": 200, "shared_buffers": "256MB", "cluster_name": QUOTED},

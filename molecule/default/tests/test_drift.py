@@ -9,6 +9,8 @@ from __future__ import annotations
 import testinfra.utils.ansible_runner
 
 from airflow_testlib import (
+    CA_BUNDLE,
+    CA_DIR,
     INVENTORY,
     address,
     assert_ok,
@@ -27,8 +29,6 @@ CLI = "/usr/local/bin/airflow"
 DAGS = "/var/lib/airflow/dags"
 HBA = f"/etc/postgresql/{postgresql_major()}/main/pg_hba.conf"
 PSQL = "runuser -u postgres -- psql -XAtq -d postgres -c"
-CA_DIR = "/usr/local/share/ca-certificates"
-CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 
 
 def test_hand_made_changes_are_put_right(host):

@@ -46,6 +46,9 @@ COMPONENT_UNITS = {
 }
 # what the role writes with airflow_api_tls: the api-servers' certificates
 TLS_TRUST = "/etc/airflow/tls/api-trust.pem"
+# the role's extra CA certificates go to CA_DIR; update-ca-certificates writes CA_BUNDLE (Debian's OS trust store)
+CA_DIR = "/usr/local/share/ca-certificates"
+CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 
 
 def deployed_lock(version: str, minor: str) -> Path:
