@@ -25,7 +25,7 @@ description:
     as C(NAME: the ROLE role has no such variable ...), with the nearest option's name when one is close. A misspelt
     variable would otherwise change nothing, silently. No check of names for a role without C(meta/argument_specs.yml).
   - Runs on the controller; changes nothing.
-version_added: 0.1.0
+version_added: 0.2.0
 author: the airflow_ops.airflow_vm authors
 options:
   checks:

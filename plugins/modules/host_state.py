@@ -15,7 +15,7 @@ description:
     prints.
   - One shell command on the host (no Python needed there), also in check mode; changes nothing.
   - A role compares the lines with what it wants and skips the tasks whose target already matches.
-version_added: 0.1.0
+version_added: 0.2.0
 author: the airflow_ops.airflow_vm authors
 options:
   packages:

@@ -21,7 +21,7 @@ description:
   - Owners and groups are looked up before the first write; a missing one fails the task naming the path, with nothing
     written.
   - The module never logs its arguments on the host (they may hold secrets).
-version_added: 0.1.0
+version_added: 0.2.0
 author: the airflow_ops.airflow_vm authors
 options:
   files:
