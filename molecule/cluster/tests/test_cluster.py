@@ -483,6 +483,24 @@ def test_a_run_whose_limit_leaves_out_a_host_it_needs_is_refused(playbook, extra
 # --- last: retiring a worker (it stays out of service) ------------------------
 
 
+def test_retire_is_refused_while_no_other_host_runs_a_live_scheduler(hosts):
+    """core2 while core1's scheduler is stopped: Airflow's health endpoint,
+    asked first, counts core2's own scheduler and says healthy, but the
+    retire would stop the last live one: refused before anything changes,
+    naming the kind and where to start it; core2 keeps running."""
+    with hosts["core1"].sudo():
+        hosts["core1"].run_test("systemctl stop airflow-scheduler")
+    try:
+        refused = run_playbook("playbooks/retire.yml", {**CONVERGE_VARS, "retire_host": "core2"})
+        assert_refused_unchanged(refused, "retire_host: core2 runs the only live scheduler (no job of another host",
+                                 "start or repair one on core1 first")
+        for unit in ("airflow-scheduler", "airflow-dag-processor", "airflow-triggerer", "airflow-api-server"):
+            assert hosts["core2"].service(unit).is_running, f"a refused retire stopped core2's {unit}"
+    finally:
+        with hosts["core1"].sudo():
+            hosts["core1"].run_test("systemctl start airflow-scheduler")
+
+
 def test_retire_is_refused_for_unknown_hosts_and_the_execution_api(groups, hosts):
     """Refused before anything changes: a host the inventory lacks, the first
     api-server (airflow_api_url unset: the default names it), the second
