@@ -489,7 +489,7 @@ def test_retire_is_refused_while_no_other_host_runs_a_live_scheduler(hosts):
     retire would stop the last live one: refused before anything changes,
     naming the kind and where to start it; core2 keeps running."""
     with hosts["core1"].sudo():
-        hosts["core1"].run_test("systemctl stop airflow-scheduler")
+        hosts["core1"].run_expect([0], "systemctl stop airflow-scheduler")
     try:
         refused = run_playbook("playbooks/retire.yml", {**CONVERGE_VARS, "retire_host": "core2"})
         assert_refused_unchanged(refused, "retire_host: core2 runs the only live scheduler (no job of another host",
@@ -498,7 +498,7 @@ def test_retire_is_refused_while_no_other_host_runs_a_live_scheduler(hosts):
             assert hosts["core2"].service(unit).is_running, f"a refused retire stopped core2's {unit}"
     finally:
         with hosts["core1"].sudo():
-            hosts["core1"].run_test("systemctl start airflow-scheduler")
+            hosts["core1"].run_expect([0], "systemctl start airflow-scheduler")
 
 
 def test_retire_is_refused_for_unknown_hosts_and_the_execution_api(groups, hosts):

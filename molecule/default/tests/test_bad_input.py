@@ -88,6 +88,10 @@ CASES = {
         {"monitoring_prometheus_retention": "293y"},  # over 2^63 ns: Prometheus refuses it at its start
         "monitoring_prometheus_retention: must be a Prometheus duration up to 292 years",
     ),
+    "scrape interval Prometheus cannot read": (
+        {"monitoring_scrape_interval": "1m 30s"},  # promtool would refuse prometheus.yml on the host
+        "monitoring_scrape_interval: must be a Prometheus duration above 0",
+    ),
     "metrics on an address the host lacks": (
         {"monitoring_node_address": "203.0.113.80"},
         "monitoring_node_address: 203.0.113.80: not an address of this host",
@@ -194,7 +198,7 @@ GROUPS = [
     ],
     [
         "two monitoring services on one port", "alert rule name with a space", "metrics on an address the host lacks",
-        "retention Prometheus cannot read",
+        "retention Prometheus cannot read", "scrape interval Prometheus cannot read",
     ],
 ]
 RUNS = GROUPS + [[case] for case in CASES if not any(case in group for group in GROUPS)]
